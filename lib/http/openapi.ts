@@ -1,0 +1,113 @@
+import { toJsonSchema } from '@valibot/to-json-schema'
+import type * as v from 'valibot'
+import { allRoutes, type RouteSpec } from '../api/routes.ts'
+import { errorOutput } from '../api/schemas.ts'
+
+type JsonObject = Record<string, unknown>
+
+const schemaOf = (schema: v.GenericSchema, typeMode: 'input' | 'output'): JsonObject => {
+  const { $schema: _drop, ...json } = toJsonSchema(schema, { errorMode: 'ignore', typeMode }) as JsonObject
+  return json
+}
+
+const ERROR_DESCRIPTIONS: Record<number, string> = {
+  400: '`invalid_json` (body not JSON or not an object) or `invalid_parameter` (malformed query parameter or Idempotency-Key)',
+  404: '`not_found`: unknown token, chat or message',
+  413: '`payload_too_large`: body over 64 KiB',
+  415: '`unsupported_media_type`: body not application/json',
+  422: '`validation_failed` (details name each field) or `idempotency_key_reused`',
+  503: '`unavailable`: a backing service is down; nothing was written (Retry-After)',
+}
+
+const toOpenApiPath = (path: string) => path.replace(/:([a-z]+)(\{[^}]+\})?/gi, '{$1}')
+
+const PARAMETER_DOCS: Record<string, JsonObject> = {
+  token: { description: 'The application token', schema: { type: 'string', pattern: '^[A-Za-z0-9_-]{32}$' } },
+  chat: { description: 'The chat number', schema: { type: 'integer', minimum: 1, maximum: 2147483647 } },
+  message: { description: 'The message number', schema: { type: 'integer', minimum: 1, maximum: 2147483647 } },
+}
+
+const operationOf = (route: RouteSpec): JsonObject => {
+  const pathParams = [...route.path.matchAll(/:([a-z]+)/gi)].map(([, name]) => ({
+    name,
+    in: 'path',
+    required: true,
+    ...PARAMETER_DOCS[name!],
+  }))
+  const queryParams = route.query
+    ? Object.entries((schemaOf(route.query, 'input').properties ?? {}) as Record<string, JsonObject>).map(
+        ([name, schema]) => ({
+          name,
+          in: 'query',
+          required: ((schemaOf(route.query!, 'input').required as string[]) ?? []).includes(name),
+          schema,
+        }),
+      )
+    : []
+  const headerParams = route.hasIdempotencyKey
+    ? [
+        {
+          name: 'Idempotency-Key',
+          in: 'header',
+          required: false,
+          description:
+            'Retries with the same key and body within 24 hours get the same number and create nothing; the same key with another body is a 422.',
+          schema: { type: 'string', pattern: '^[\\x21-\\x7e]{1,255}$' },
+        },
+      ]
+    : []
+  const errors = Object.fromEntries(
+    route.errors.map((status) => [
+      String(status),
+      {
+        description: ERROR_DESCRIPTIONS[status],
+        content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+      },
+    ]),
+  )
+  return {
+    operationId: route.operationId,
+    summary: route.summary,
+    tags: [route.tag],
+    parameters: [...pathParams, ...queryParams, ...headerParams],
+    ...(route.body && {
+      requestBody: {
+        required: !route.isBodyOptional,
+        content: { 'application/json': { schema: schemaOf(route.body, 'input') } },
+      },
+    }),
+    responses: {
+      [String(route.success.status)]: {
+        description: route.success.description,
+        ...(route.success.hasLocation && {
+          headers: { Location: { description: 'The resource', schema: { type: 'string' } } },
+        }),
+        ...(route.success.schema && {
+          content: { 'application/json': { schema: schemaOf(route.success.schema, 'output') } },
+        }),
+      },
+      ...errors,
+    },
+  }
+}
+
+/** The OpenAPI 3.1 description, generated from the same route table and schemas the apps validate with. */
+export const buildOpenApiDocument = (): JsonObject => {
+  const paths: Record<string, JsonObject> = {}
+  for (const route of allRoutes) {
+    const path = toOpenApiPath(route.path)
+    paths[path] = { ...paths[path], [route.method.toLowerCase()]: operationOf(route) }
+  }
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'Chat system API',
+      version: '1.0.0',
+      description:
+        'Applications (by token), chats numbered per application, messages numbered per chat, and substring search. Chat and message writes are accepted with 202 and persisted shortly after.',
+    },
+    tags: [{ name: 'applications' }, { name: 'chats' }, { name: 'messages' }, { name: 'operations' }],
+    paths,
+    components: { schemas: { Error: schemaOf(errorOutput, 'output') } },
+  }
+}
