@@ -1,0 +1,39 @@
+import type { TestProject } from 'vitest/node'
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    sqsEndpoint: string
+    elasticsearchUrl: string
+  }
+}
+
+/**
+ * Starts what this machine lacks, once per test run: the SQS emulator (fauxqs, in process) unless
+ * SQS_ENDPOINT points at a real one (LocalStack in the compose test service), and the search
+ * engine unless ELASTICSEARCH_URL points at a real Elasticsearch.
+ */
+export default async function setup(project: TestProject) {
+  const stops: Array<() => Promise<void>> = []
+
+  let sqsEndpoint = process.env.SQS_ENDPOINT
+  if (!sqsEndpoint) {
+    const { startFauxqs } = await import('fauxqs')
+    const fauxqs = await startFauxqs({ port: 0, logger: false })
+    sqsEndpoint = fauxqs.address
+    stops.push(() => fauxqs.stop())
+  }
+  project.provide('sqsEndpoint', sqsEndpoint)
+
+  let elasticsearchUrl = process.env.ELASTICSEARCH_URL
+  if (!elasticsearchUrl) {
+    const { startSearchEngine } = await import('../scripts/search-engine/start.ts')
+    const engine = await startSearchEngine()
+    elasticsearchUrl = engine.url
+    stops.push(() => engine.stop())
+  }
+  project.provide('elasticsearchUrl', elasticsearchUrl)
+
+  return async () => {
+    for (const stop of stops.reverse()) await stop()
+  }
+}
