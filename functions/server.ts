@@ -1,15 +1,26 @@
 import { serve } from '@hono/node-server'
-import { createDocsApp } from './docs/app.ts'
-import { createCreateApplicationApp } from './create-application/app.ts'
-import { createGetApplicationApp } from './get-application/app.ts'
-import { createHealthApp } from './health/app.ts'
-import { createUpdateApplicationApp } from './update-application/app.ts'
-import { ConfigError, type Config, loadConfig } from '../lib/config.ts'
+import { type Config, ConfigError, loadConfig } from '../lib/config.ts'
 import { migrateDatabase } from '../lib/db.ts'
 import { createDeps, type Deps } from '../lib/deps.ts'
 import { createApi } from '../lib/http/api.ts'
 import { createLogger } from '../lib/logger.ts'
+import { type Poller, queueArnOf, startPoller } from '../lib/queue.ts'
 import { retryWithBackoff } from '../lib/retry.ts'
+import { createCreateApplicationApp } from './create-application/app.ts'
+import { createCreateChatApp } from './create-chat/app.ts'
+import { createCreateMessageApp } from './create-message/app.ts'
+import { createDocsApp } from './docs/app.ts'
+import { createGetApplicationApp } from './get-application/app.ts'
+import { createGetChatApp } from './get-chat/app.ts'
+import { createGetMessageApp } from './get-message/app.ts'
+import { createHealthApp } from './health/app.ts'
+import { createListChatsApp } from './list-chats/app.ts'
+import { createListMessagesApp } from './list-messages/app.ts'
+import { createPersistChatsConsumer } from './persist-chats/consumer.ts'
+import { createPersistMessagesConsumer } from './persist-messages/consumer.ts'
+import { createUpdateApplicationApp } from './update-application/app.ts'
+import { createUpdateChatApp } from './update-chat/app.ts'
+import { createUpdateMessageApp } from './update-message/app.ts'
 
 /** Every function's app on one root: the same URLs, bodies and errors as the Lambdas. */
 export const createServerApp = (deps: Deps) =>
@@ -19,6 +30,38 @@ export const createServerApp = (deps: Deps) =>
     .route('/', createCreateApplicationApp(deps))
     .route('/', createGetApplicationApp(deps))
     .route('/', createUpdateApplicationApp(deps))
+    .route('/', createCreateChatApp(deps))
+    .route('/', createListChatsApp(deps))
+    .route('/', createGetChatApp(deps))
+    .route('/', createUpdateChatApp(deps))
+    .route('/', createCreateMessageApp(deps))
+    .route('/', createListMessagesApp(deps))
+    .route('/', createGetMessageApp(deps))
+    .route('/', createUpdateMessageApp(deps))
+
+/** The background half of the server: SQS pollers feeding the consumer functions. */
+export const startWorkers = async (deps: Deps) => {
+  const urls = await deps.queueUrls()
+  const consumers = {
+    chats: createPersistChatsConsumer(deps),
+    messages: createPersistMessagesConsumer(deps),
+  }
+  const pollers: Poller[] = []
+  for (const queue of ['chats', 'messages'] as const) {
+    const arn = await queueArnOf(deps.sqs, urls[queue])
+    pollers.push(
+      startPoller(deps.sqs, urls[queue], arn, consumers[queue], {
+        concurrency: deps.config.SQS_POLLERS,
+        logger: deps.logger.child({ queue }),
+      }),
+    )
+  }
+  return {
+    stop: async () => {
+      await Promise.all(pollers.map((poller) => poller.stop()))
+    },
+  }
+}
 
 export interface RunningServer {
   port: number
@@ -26,16 +69,19 @@ export interface RunningServer {
   stop(): Promise<void>
 }
 
-/** Prepares the backing services (migrations…), then serves HTTP. Returns once listening. */
+/**
+ * Prepares the backing services (migrations, queues), retrying while they boot, then serves HTTP
+ * and, unless RUN_WORKERS is false, runs the pollers. Returns once listening.
+ */
 export const startServer = async (config: Config, deps: Deps = createDeps(config)): Promise<RunningServer> => {
   const { logger } = deps
   if (config.DATABASE_MIGRATE_ON_START) {
     await retryWithBackoff('database migration', () => migrateDatabase(config.DATABASE_URL), logger)
   }
-  await retryWithBackoff('redis connection', () => deps.redis.connect().catch((error) => {
-    if (deps.redis.status === 'ready' || deps.redis.status === 'connect') return
-    throw error
-  }), logger)
+  await retryWithBackoff('redis connection', () => deps.redis.ping(), logger)
+  await retryWithBackoff('queue setup', () => deps.queueUrls(), logger)
+
+  const workers = config.RUN_WORKERS && config.SQS_POLLERS > 0 ? await startWorkers(deps) : undefined
 
   const app = createServerApp(deps)
   const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
@@ -43,13 +89,15 @@ export const startServer = async (config: Config, deps: Deps = createDeps(config
   })
   const address = server.address()
   const port = typeof address === 'object' && address ? address.port : config.PORT
-  logger.info('listening', { port })
+  logger.info('listening', { port, workers: Boolean(workers) })
 
   let stopping: Promise<void> | undefined
   const stop = () => {
+    // Stop taking requests, finish the batches in flight, flush the buffer, close the pools.
     stopping ??= (async () => {
       logger.info('shutting down')
       await new Promise<void>((resolve) => server.close(() => resolve()))
+      await workers?.stop()
       await deps.close()
       logger.info('stopped')
     })()
@@ -68,7 +116,7 @@ const main = async () => {
     process.exit(78) // EX_CONFIG
   }
   const logger = createLogger(config.LOG_LEVEL)
-  const running = await startServer(config, createDeps(config, logger))
+  const running = await startServer(config, createDeps(config, { logger }))
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {
       running.stop().then(

@@ -1,8 +1,11 @@
+import type { SQSClient } from '@aws-sdk/client-sqs'
 import type { Config } from './config.ts'
 import { createDatabase, type Database, type Db } from './db.ts'
 import { createLogger, type Logger } from './logger.ts'
+import { createJobQueue, createSqsClient, ensureQueues, type JobQueue, lookUpQueues, type QueueName } from './queue.ts'
 import { createRedis, type Redis } from './redis.ts'
-import { systemClock, type Clock } from './time.ts'
+import type { MessageIndexer } from './search.ts'
+import { type Clock, systemClock } from './time.ts'
 import { newToken } from './tokens.ts'
 
 /** Everything a function needs from the outside world, built once per process or cold start. */
@@ -14,15 +17,44 @@ export interface Deps {
   db: Db
   database: Database
   redis: Redis
+  sqs: SQSClient
+  queueUrls: () => Promise<Record<QueueName, string>>
+  queue: JobQueue
+  inFlightJobs: () => Promise<number>
+  search: MessageIndexer
   /** Named liveness checks of the backing services, for GET /ready. */
   probes: Record<string, () => Promise<unknown>>
   close(): Promise<void>
 }
 
-/** Builds clients from config. Connections open lazily, on first use. */
-export const createDeps = (config: Config, logger: Logger = createLogger(config.LOG_LEVEL)): Deps => {
+/** Memoizes a promise-returning function, forgetting failures so that the next call tries again. */
+const once = <T>(make: () => Promise<T>) => {
+  let value: Promise<T> | undefined
+  return () => {
+    value ??= make().catch((error) => {
+      value = undefined
+      throw error
+    })
+    return value
+  }
+}
+
+/**
+ * Builds clients from config. Connections open lazily, on first use. In Lambda the queues belong
+ * to the stack and are only looked up, and every job is sent at once (a Lambda serves one request).
+ */
+export const createDeps = (
+  config: Config,
+  { logger = createLogger(config.LOG_LEVEL), isLambda = false }: { logger?: Logger; isLambda?: boolean } = {},
+): Deps => {
   const database = createDatabase(config.DATABASE_URL, config.DATABASE_POOL_SIZE)
   const redis = createRedis(config.REDIS_URL, config.REDIS_KEY_PREFIX)
+  const sqs = createSqsClient(config)
+  const queueUrls = once(() =>
+    config.SQS_CREATE_QUEUES && !isLambda ? ensureQueues(sqs, config) : lookUpQueues(sqs, config),
+  )
+  const queue = createJobQueue(sqs, queueUrls, { flushMs: isLambda ? 0 : config.SQS_FLUSH_MS, logger })
+  const search: MessageIndexer = { index: async () => undefined }
   return {
     config,
     logger,
@@ -31,12 +63,20 @@ export const createDeps = (config: Config, logger: Logger = createLogger(config.
     db: database.db,
     database,
     redis,
+    sqs,
+    queueUrls,
+    queue,
+    inFlightJobs: () => queue.inFlight(),
+    search,
     probes: {
       mysql: () => database.pool.query('SELECT 1'),
       redis: () => redis.ping(),
+      sqs: () => queueUrls(),
     },
     close: async () => {
+      await queue.close()
       await Promise.allSettled([database.close(), redis.quit()])
+      sqs.destroy()
     },
   }
 }

@@ -56,7 +56,7 @@ export const testConfig = (overrides: Record<string, string> = {}): Config => {
 /** Deps against the real services, with a silent logger. Call `close()` after the file. */
 export const createTestDeps = async (overrides: Record<string, string> = {}): Promise<Deps> => {
   await prepareDatabase()
-  return createDeps(testConfig(overrides), silentLogger)
+  return createDeps(testConfig(overrides), { logger: silentLogger })
 }
 
 /** Empties the worker's tables: tests start from nothing. */

@@ -1,0 +1,14 @@
+import type { ScheduledEvent } from 'aws-lambda'
+import { loadConfig } from '../../lib/config.ts'
+import { createDeps } from '../../lib/deps.ts'
+import type { ReconcileMode } from '../../lib/reconcile.ts'
+import { createReconcileCountsJob } from './job.ts'
+
+const job = createReconcileCountsJob(createDeps(loadConfig(process.env)))
+
+/** EventBridge schedule (every RECONCILE_INTERVAL_S); a manual invoke may force `detail.mode`. */
+export const handler = (event: ScheduledEvent<{ mode?: ReconcileMode } | undefined>) =>
+  job(
+    event.time ? new Date(event.time) : new Date(),
+    event.detail?.mode === 'full' || event.detail?.mode === 'incremental' ? event.detail.mode : undefined,
+  )

@@ -1,0 +1,93 @@
+import { and, asc, eq, gt } from 'drizzle-orm'
+import { applications, type ChatRow, chats } from '../db/schema.ts'
+import type { ChatOutput, ChatUpdateInput, NewChatInput, PageQuery } from './api/schemas.ts'
+import { type Db, withDatabase } from './db.ts'
+import { NotFoundError } from './errors.ts'
+import type { ChatJob } from './jobs.ts'
+import { toPage } from './pages.ts'
+import type { JobQueue } from './queue.ts'
+import { acceptChat, acceptChatUpdate, type SequenceDeps } from './sequences.ts'
+
+export type AcceptDeps = SequenceDeps & { queue: Pick<JobQueue, 'send'> }
+
+export const chatPath = (token: string, chat: number) => `/applications/${token}/chats/${chat}`
+
+/** The client's view of a chat row: no internal id. */
+export const toChatOutput = (row: ChatRow): ChatOutput => ({
+  number: row.number,
+  title: row.title,
+  messages_count: row.messagesCount,
+  created_at: row.createdAt.toISOString(),
+  updated_at: row.updatedAt.toISOString(),
+})
+
+/**
+ * Numbers a new chat in Redis and queues its creation; MySQL is not touched. Resolves once SQS
+ * has the job. A retry under the same Idempotency-Key sends the same job again (the consumer
+ * upserts, so that creates nothing) and gets the same number.
+ */
+export const createChat = async (
+  deps: AcceptDeps,
+  token: string,
+  input: NewChatInput,
+  idempotencyKey?: string,
+): Promise<number> => {
+  const title = input.title ?? null
+  const idempotency = idempotencyKey === undefined ? undefined : { key: idempotencyKey, body: { title } }
+  const accepted = await acceptChat(deps, token, idempotency)
+  const job: ChatJob = { op: 'create', app: accepted.applicationId, token, chat: accepted.number, title, version: accepted.version }
+  await deps.queue.send('chats', job)
+  return accepted.number
+}
+
+/** Queues a title update of an existing chat (one that Redis has numbered). */
+export const updateChat = async (deps: AcceptDeps, token: string, chat: number, input: ChatUpdateInput) => {
+  const accepted = await acceptChatUpdate(deps, token, chat)
+  const job: ChatJob = { op: 'update', app: accepted.applicationId, token, chat, title: input.title, version: accepted.version }
+  await deps.queue.send('chats', job)
+  return chat
+}
+
+const applicationExists = async (db: Db, token: string) =>
+  (
+    await withDatabase(() =>
+      db.select({ id: applications.id }).from(applications).where(eq(applications.token, token)).limit(1),
+    )
+  ).length > 0
+
+/** A page of an application's chats, by number, over the (application_id, number) index. */
+export const listChats = async (deps: { db: Db }, token: string, page: PageQuery) => {
+  const rows = await withDatabase(() =>
+    deps.db
+      .select({ chat: chats })
+      .from(applications)
+      .innerJoin(chats, eq(chats.applicationId, applications.id))
+      .where(and(eq(applications.token, token), gt(chats.number, page.after)))
+      .orderBy(asc(chats.number))
+      .limit(page.limit + 1),
+  )
+  if (rows.length === 0 && !(await applicationExists(deps.db, token))) {
+    throw new NotFoundError('application not found')
+  }
+  return toPage(
+    rows.map((row) => row.chat),
+    page.limit,
+    toChatOutput,
+  )
+}
+
+/** One chat by application token and number. */
+export const getChat = async (deps: { db: Db }, token: string, chat: number) => {
+  const [row] = await withDatabase(() =>
+    deps.db
+      .select({ chat: chats })
+      .from(applications)
+      .innerJoin(chats, eq(chats.applicationId, applications.id))
+      .where(and(eq(applications.token, token), eq(chats.number, chat)))
+      .limit(1),
+  )
+  if (!row) {
+    throw new NotFoundError((await applicationExists(deps.db, token)) ? `chat ${chat} not found` : 'application not found')
+  }
+  return toChatOutput(row.chat)
+}

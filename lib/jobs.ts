@@ -1,0 +1,37 @@
+import * as v from 'valibot'
+
+// A job is what the API accepted and a consumer persists: one SQS message each. `version` orders
+// the writes to one field in the order the API accepted them (see lib/sequences.ts); the time of
+// the write is derived from it, so a job is fully described by what Redis handed out.
+
+const id = v.pipe(v.number(), v.integer(), v.minValue(1))
+const token = v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{32}$/))
+
+export const chatJobSchema = v.strictObject({
+  op: v.picklist(['create', 'update']),
+  app: id,
+  token,
+  chat: id,
+  title: v.nullable(v.pipe(v.string(), v.maxLength(255))),
+  version: id,
+})
+
+export const messageJobSchema = v.strictObject({
+  op: v.picklist(['create', 'update']),
+  app: id,
+  token,
+  chat: id,
+  message: id,
+  body: v.pipe(v.string(), v.minLength(1), v.maxLength(10_000)),
+  version: id,
+})
+
+export type ChatJob = v.InferOutput<typeof chatJobSchema>
+export type MessageJob = v.InferOutput<typeof messageJobSchema>
+
+/** The moment the API accepted a write, from its version (microseconds of Redis time). */
+export const acceptedAt = (version: number): Date => new Date(Math.floor(version / 1000))
+
+/** Parses one SQS message body; throws on anything that is not a well-formed job. */
+export const parseChatJob = (body: string): ChatJob => v.parse(chatJobSchema, JSON.parse(body))
+export const parseMessageJob = (body: string): MessageJob => v.parse(messageJobSchema, JSON.parse(body))

@@ -1,0 +1,187 @@
+import { and, eq, inArray, or, sql } from 'drizzle-orm'
+import { chats, messages } from '../db/schema.ts'
+import { type Db, retryOnDeadlock } from './db.ts'
+import { acceptedAt, type ChatJob, type MessageJob } from './jobs.ts'
+import { DIRTY_APPLICATIONS_KEY, DIRTY_CHATS_KEY } from './keys.ts'
+import type { Logger } from './logger.ts'
+import type { Redis } from './redis.ts'
+import type { MessageDocument, MessageIndexer } from './search.ts'
+import { raiseCounters } from './sequences.ts'
+
+export interface PersistDeps {
+  db: Db
+  redis: Redis
+  search: MessageIndexer
+  logger: Pick<Logger, 'warn'>
+}
+
+// Delivery is at-least-once and in any order. Every write is an upsert by the natural key whose
+// fields follow one rule: the highest version wins, created_at is the earliest seen. Applying a
+// set of jobs in any order, any number of times, therefore ends in the state that in-order,
+// exactly-once delivery gives. The comparisons use >= so that they hold whether MySQL assigns
+// the version column before or after the others (a version is handed out once, so an equal
+// version is the same write delivered again). A message may arrive before its chat: the chat row is then created
+// bare (no title, version 0) and completed when the chat's own job arrives.
+
+interface Collapsed<T> {
+  key: string
+  winner: T
+  createdAt: Date
+}
+
+/** Folds the jobs of one batch per row: the highest version's content, the earliest time. */
+const collapse = <T extends { version: number }>(jobs: T[], keyOf: (job: T) => string): Collapsed<T>[] => {
+  const rows = new Map<string, Collapsed<T>>()
+  for (const job of jobs) {
+    const key = keyOf(job)
+    const at = acceptedAt(job.version)
+    const row = rows.get(key)
+    if (!row) rows.set(key, { key, winner: job, createdAt: at })
+    else {
+      if (job.version > row.winner.version) row.winner = job
+      if (at < row.createdAt) row.createdAt = at
+    }
+  }
+  // Sorted by key, so that concurrent batches lock rows in one order and rarely deadlock.
+  return [...rows.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+}
+
+const pad = (n: number) => n.toString().padStart(10, '0')
+
+const markDirty = async (deps: Pick<PersistDeps, 'redis' | 'logger'>, key: string, ids: number[]) => {
+  if (ids.length === 0) return
+  // Losing this only delays a count until the hourly full sweep; it must not fail the batch.
+  await deps.redis
+    .sadd(key, ...new Set(ids.map(String)))
+    .catch((error) => deps.logger.warn('could not mark counts dirty', { err: error }))
+}
+
+const raise = async (deps: Pick<PersistDeps, 'redis' | 'logger'>, items: Parameters<typeof raiseCounters>[1]) =>
+  raiseCounters(deps.redis, items).catch((error) => deps.logger.warn('could not raise counters', { err: error }))
+
+/** Persists chat creations and title updates: one multi-row upsert per batch. */
+export const persistChats = async (deps: PersistDeps, jobs: ChatJob[]): Promise<void> => {
+  if (jobs.length === 0) return
+  const rows = collapse(jobs, (job) => `${pad(job.app)}:${pad(job.chat)}`).map(({ winner, createdAt }) => ({
+    applicationId: winner.app,
+    number: winner.chat,
+    title: winner.title,
+    titleVersion: winner.version,
+    createdAt,
+    updatedAt: acceptedAt(winner.version),
+  }))
+  await retryOnDeadlock(() =>
+    deps.db
+      .insert(chats)
+      .values(rows)
+      .onDuplicateKeyUpdate({
+        set: {
+          title: sql`IF(VALUES(title_version) >= title_version, VALUES(title), title)`,
+          updatedAt: sql`IF(VALUES(title_version) >= title_version, VALUES(updated_at), updated_at)`,
+          createdAt: sql`LEAST(created_at, VALUES(created_at))`,
+          titleVersion: sql`GREATEST(title_version, VALUES(title_version))`,
+        },
+      }),
+  )
+  await markDirty(deps, DIRTY_APPLICATIONS_KEY, rows.map((row) => row.applicationId))
+  await raise(deps, jobs.map((job) => ({ token: job.token, field: 'n', number: job.chat })))
+}
+
+type ChatRef = { app: number; chat: number }
+
+/** Finds the chats' ids; creates bare rows for chats whose own job has not arrived yet. */
+const resolveChatIds = async (db: Db, refs: ChatRef[], fallbackTime: Map<string, Date>) => {
+  const keyOf = (ref: ChatRef) => `${ref.app}:${ref.chat}`
+  const byApp = new Map<number, number[]>()
+  for (const ref of refs) byApp.set(ref.app, [...(byApp.get(ref.app) ?? []), ref.chat])
+  const select = () =>
+    db
+      .select({ id: chats.id, app: chats.applicationId, chat: chats.number })
+      .from(chats)
+      .where(
+        or(...[...byApp].map(([app, numbers]) => and(eq(chats.applicationId, app), inArray(chats.number, numbers)))),
+      )
+  const ids = new Map((await select()).map((row) => [keyOf(row), row.id]))
+  const missing = refs.filter((ref) => !ids.has(keyOf(ref)))
+  if (missing.length > 0) {
+    await retryOnDeadlock(() =>
+      db
+        .insert(chats)
+        .values(
+          missing.map((ref) => {
+            const at = fallbackTime.get(keyOf(ref))!
+            return { applicationId: ref.app, number: ref.chat, title: null, titleVersion: 0, createdAt: at, updatedAt: at }
+          }),
+        )
+        .onDuplicateKeyUpdate({ set: { id: sql`id` } }),
+    )
+    for (const row of await select()) ids.set(keyOf(row), row.id)
+  }
+  return (ref: ChatRef) => ids.get(keyOf(ref))!
+}
+
+/**
+ * Persists message creations and body updates: a lookup of the chats, one multi-row upsert, a
+ * read-back of the rows as stored, and one bulk request to the search index.
+ */
+export const persistMessages = async (deps: PersistDeps, jobs: MessageJob[]): Promise<void> => {
+  if (jobs.length === 0) return
+  const collapsed = collapse(jobs, (job) => `${pad(job.app)}:${pad(job.chat)}:${pad(job.message)}`)
+  const chatRefs = new Map<string, ChatRef>()
+  const chatTimes = new Map<string, Date>()
+  for (const { winner, createdAt } of collapsed) {
+    const key = `${winner.app}:${winner.chat}`
+    chatRefs.set(key, { app: winner.app, chat: winner.chat })
+    if (!chatTimes.has(key) || createdAt < chatTimes.get(key)!) chatTimes.set(key, createdAt)
+  }
+  const chatIdOf = await resolveChatIds(deps.db, [...chatRefs.values()], chatTimes)
+
+  const rows = collapsed.map(({ winner, createdAt }) => ({
+    chatId: chatIdOf(winner),
+    number: winner.message,
+    body: winner.body,
+    bodyVersion: winner.version,
+    createdAt,
+    updatedAt: acceptedAt(winner.version),
+  }))
+  await retryOnDeadlock(() =>
+    deps.db
+      .insert(messages)
+      .values(rows)
+      .onDuplicateKeyUpdate({
+        set: {
+          body: sql`IF(VALUES(body_version) >= body_version, VALUES(body), body)`,
+          updatedAt: sql`IF(VALUES(body_version) >= body_version, VALUES(updated_at), updated_at)`,
+          createdAt: sql`LEAST(created_at, VALUES(created_at))`,
+          bodyVersion: sql`GREATEST(body_version, VALUES(body_version))`,
+        },
+      }),
+  )
+
+  // Index what MySQL now holds, not what this batch carried: an older job must not reach the index.
+  const byChat = new Map<number, number[]>()
+  for (const row of rows) byChat.set(row.chatId, [...(byChat.get(row.chatId) ?? []), row.number])
+  const stored = await deps.db
+    .select()
+    .from(messages)
+    .where(or(...[...byChat].map(([chatId, numbers]) => and(eq(messages.chatId, chatId), inArray(messages.number, numbers)))))
+  const chatOf = new Map(collapsed.map(({ winner }) => [chatIdOf(winner), winner]))
+  const documents: MessageDocument[] = stored.map((row) => ({
+    applicationId: chatOf.get(row.chatId)!.app,
+    chatId: row.chatId,
+    chatNumber: chatOf.get(row.chatId)!.chat,
+    number: row.number,
+    body: row.body,
+    version: row.bodyVersion,
+    createdAt: row.createdAt,
+    updatedAt: row.updatedAt,
+  }))
+  await deps.search.index(documents)
+
+  await markDirty(deps, DIRTY_CHATS_KEY, [...byChat.keys()])
+  await markDirty(deps, DIRTY_APPLICATIONS_KEY, [...chatRefs.values()].map((ref) => ref.app))
+  await raise(deps, [
+    ...jobs.map((job) => ({ token: job.token, field: `m:${job.chat}`, number: job.message })),
+    ...jobs.map((job) => ({ token: job.token, field: 'n', number: job.chat })),
+  ])
+}

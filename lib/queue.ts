@@ -1,0 +1,314 @@
+import {
+  ChangeMessageVisibilityBatchCommand,
+  CreateQueueCommand,
+  DeleteMessageBatchCommand,
+  GetQueueAttributesCommand,
+  GetQueueUrlCommand,
+  ReceiveMessageCommand,
+  SendMessageBatchCommand,
+  SetQueueAttributesCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs'
+import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda'
+import type { Config } from './config.ts'
+import { UnavailableError } from './errors.ts'
+import type { Logger } from './logger.ts'
+
+export type QueueName = 'chats' | 'messages'
+
+/** Sends jobs to SQS. `send` resolves only once SQS has accepted the job. */
+export interface JobQueue {
+  send(queue: QueueName, job: object): Promise<void>
+  /** Jobs sent and not yet deleted by a consumer, across every server (SQS's approximate counts). */
+  inFlight(): Promise<number>
+  /** Sends what is buffered. */
+  flush(): Promise<void>
+  close(): Promise<void>
+}
+
+/**
+ * The SQS client, always with an explicit endpoint. Emulators (LocalStack, fauxqs) accept any
+ * credentials, so off AWS the client falls back to dummy ones instead of searching for a profile.
+ */
+export const createSqsClient = (config: Config) => {
+  const isAws = new URL(config.SQS_ENDPOINT).hostname.endsWith('.amazonaws.com')
+  const keys =
+    config.AWS_ACCESS_KEY_ID && config.AWS_SECRET_ACCESS_KEY
+      ? { accessKeyId: config.AWS_ACCESS_KEY_ID, secretAccessKey: config.AWS_SECRET_ACCESS_KEY }
+      : isAws
+        ? undefined
+        : { accessKeyId: 'local', secretAccessKey: 'local' }
+  return new SQSClient({
+    region: config.AWS_REGION,
+    endpoint: config.SQS_ENDPOINT,
+    ...(keys && { credentials: keys }),
+    maxAttempts: 2,
+  })
+}
+
+const queueNames = (config: Config): Record<QueueName, string> => ({
+  chats: config.SQS_CHATS_QUEUE,
+  messages: config.SQS_MESSAGES_QUEUE,
+})
+
+/** Dead-letter queue name of a queue. */
+export const deadLetterName = (name: string) => `${name}-dlq`
+
+/**
+ * Creates the queues, their dead-letter queues and redrive policies if missing. Idempotent; safe
+ * when several servers run it at once (CreateQueue returns the existing queue).
+ */
+export const ensureQueues = async (sqs: SQSClient, config: Config): Promise<Record<QueueName, string>> => {
+  const urls = {} as Record<QueueName, string>
+  for (const [queue, name] of Object.entries(queueNames(config)) as Array<[QueueName, string]>) {
+    const dlq = await sqs.send(
+      new CreateQueueCommand({ QueueName: deadLetterName(name), Attributes: { MessageRetentionPeriod: '1209600' } }),
+    )
+    const { Attributes } = await sqs.send(
+      new GetQueueAttributesCommand({ QueueUrl: dlq.QueueUrl, AttributeNames: ['QueueArn'] }),
+    )
+    const attributes = {
+      VisibilityTimeout: String(config.SQS_VISIBILITY_TIMEOUT_S),
+      MessageRetentionPeriod: '1209600',
+      RedrivePolicy: JSON.stringify({
+        deadLetterTargetArn: Attributes?.QueueArn,
+        maxReceiveCount: String(config.SQS_MAX_RECEIVES),
+      }),
+    }
+    try {
+      urls[queue] = (await sqs.send(new CreateQueueCommand({ QueueName: name, Attributes: attributes }))).QueueUrl!
+    } catch (error) {
+      // The queue exists with other attributes (an operator changed them): align them.
+      if (!/QueueAlreadyExists|QueueNameExists/.test(String((error as Error).name))) throw error
+      urls[queue] = (await sqs.send(new GetQueueUrlCommand({ QueueName: name }))).QueueUrl!
+      await sqs.send(new SetQueueAttributesCommand({ QueueUrl: urls[queue], Attributes: attributes }))
+    }
+  }
+  return urls
+}
+
+/** Looks up the queue URLs without creating anything (Lambda, where the stack owns the queues). */
+export const lookUpQueues = async (sqs: SQSClient, config: Config): Promise<Record<QueueName, string>> => {
+  const entries = await Promise.all(
+    (Object.entries(queueNames(config)) as Array<[QueueName, string]>).map(
+      async ([queue, name]) => [queue, (await sqs.send(new GetQueueUrlCommand({ QueueName: name }))).QueueUrl!] as const,
+    ),
+  )
+  return Object.fromEntries(entries) as Record<QueueName, string>
+}
+
+interface Pending {
+  body: string
+  bytes: number
+  resolve: () => void
+  reject: (error: unknown) => void
+}
+
+const MAX_BATCH_ENTRIES = 10
+// SQS caps a whole SendMessageBatch request at 256 KiB on LocalStack and older regions.
+const MAX_BATCH_BYTES = 240 * 1024
+
+/**
+ * A write-behind buffer in front of SendMessageBatch: jobs sent within `flushMs` of each other (or
+ * ten at a time) share one call. Each caller's promise settles with its own entry's outcome, so a
+ * request answers 202 only after SQS accepted its job, and a 503 when SQS refused it.
+ */
+export const createJobQueue = (
+  sqs: SQSClient,
+  urls: () => Promise<Record<QueueName, string>>,
+  { flushMs, logger }: { flushMs: number; logger: Pick<Logger, 'warn'> },
+): JobQueue => {
+  const pending: Record<QueueName, Pending[]> = { chats: [], messages: [] }
+  const timers: Partial<Record<QueueName, NodeJS.Timeout>> = {}
+  const inFlightSends = new Set<Promise<void>>()
+
+  const sendBatch = async (queue: QueueName, batch: Pending[]) => {
+    try {
+      const url = (await urls())[queue]
+      const result = await sqs.send(
+        new SendMessageBatchCommand({
+          QueueUrl: url,
+          Entries: batch.map((item, index) => ({ Id: String(index), MessageBody: item.body })),
+        }),
+      )
+      const failed = new Map((result.Failed ?? []).map((entry) => [Number(entry.Id), entry]))
+      batch.forEach((item, index) => {
+        const failure = failed.get(index)
+        if (!failure) return item.resolve()
+        logger.warn('SQS refused a job', { code: failure.Code, sender_fault: failure.SenderFault })
+        item.reject(new UnavailableError('the queue is', { cause: new Error(failure.Message ?? failure.Code) }))
+      })
+    } catch (error) {
+      for (const item of batch) item.reject(new UnavailableError('the queue is', { cause: error }))
+    }
+  }
+
+  const drain = (queue: QueueName) => {
+    clearTimeout(timers[queue])
+    delete timers[queue]
+    const items = pending[queue]
+    while (items.length > 0) {
+      const batch: Pending[] = []
+      let bytes = 0
+      while (items.length > 0 && batch.length < MAX_BATCH_ENTRIES && bytes + items[0]!.bytes <= MAX_BATCH_BYTES) {
+        const item = items.shift()!
+        bytes += item.bytes
+        batch.push(item)
+      }
+      if (batch.length === 0) batch.push(items.shift()!) // one oversized job: let SQS judge it
+      const sending = sendBatch(queue, batch).finally(() => inFlightSends.delete(sending))
+      inFlightSends.add(sending)
+    }
+  }
+
+  return {
+    send: (queue, job) =>
+      new Promise<void>((resolve, reject) => {
+        const body = JSON.stringify(job)
+        pending[queue].push({ body, bytes: Buffer.byteLength(body), resolve, reject })
+        if (pending[queue].length >= MAX_BATCH_ENTRIES || flushMs === 0) drain(queue)
+        else timers[queue] ??= setTimeout(() => drain(queue), flushMs)
+      }),
+    inFlight: async () => {
+      const all = await urls()
+      const counts = await Promise.all(
+        Object.values(all).map(async (url) => {
+          const { Attributes = {} } = await sqs.send(
+            new GetQueueAttributesCommand({
+              QueueUrl: url,
+              AttributeNames: [
+                'ApproximateNumberOfMessages',
+                'ApproximateNumberOfMessagesNotVisible',
+                'ApproximateNumberOfMessagesDelayed',
+              ],
+            }),
+          )
+          return Object.values(Attributes).reduce((sum, value) => sum + Number(value ?? 0), 0)
+        }),
+      )
+      return counts.reduce((sum, count) => sum + count, 0)
+    },
+    flush: async () => {
+      drain('chats')
+      drain('messages')
+      while (inFlightSends.size > 0) await Promise.allSettled([...inFlightSends])
+    },
+    close: async function close() {
+      await this.flush()
+    },
+  }
+}
+
+export type BatchHandler = (event: SQSEvent) => Promise<SQSBatchResponse>
+
+export interface Poller {
+  stop(): Promise<void>
+}
+
+/**
+ * Long-polls a queue and hands each batch, shaped as Lambda's SQSEvent, to the same consumer
+ * function the cloud runs. Deletes what succeeded; failures come back after a short backoff
+ * and, past the receive limit, go to the dead-letter queue by the queue's redrive policy.
+ */
+export const startPoller = (
+  sqs: SQSClient,
+  queueUrl: string,
+  queueArn: string,
+  handler: BatchHandler,
+  { concurrency, logger, waitSeconds = 20 }: { concurrency: number; logger: Logger; waitSeconds?: number },
+): Poller => {
+  const abort = new AbortController()
+  let isStopping = false
+
+  const pollOnce = async () => {
+    const { Messages = [] } = await sqs.send(
+      new ReceiveMessageCommand({
+        QueueUrl: queueUrl,
+        MaxNumberOfMessages: 10,
+        WaitTimeSeconds: waitSeconds,
+        MessageSystemAttributeNames: ['ApproximateReceiveCount', 'SentTimestamp', 'ApproximateFirstReceiveTimestamp'],
+      }),
+      { abortSignal: abort.signal },
+    )
+    if (Messages.length === 0) return
+    const records: SQSRecord[] = Messages.map((message) => ({
+      messageId: message.MessageId!,
+      receiptHandle: message.ReceiptHandle!,
+      body: message.Body ?? '',
+      attributes: {
+        ApproximateReceiveCount: message.Attributes?.ApproximateReceiveCount ?? '1',
+        SentTimestamp: message.Attributes?.SentTimestamp ?? '0',
+        SenderId: '',
+        ApproximateFirstReceiveTimestamp: message.Attributes?.ApproximateFirstReceiveTimestamp ?? '0',
+      },
+      messageAttributes: {},
+      md5OfBody: message.MD5OfBody ?? '',
+      eventSource: 'aws:sqs',
+      eventSourceARN: queueArn,
+      awsRegion: '',
+    }))
+    let failedIds = new Set(records.map((record) => record.messageId))
+    try {
+      const response = await handler({ Records: records })
+      failedIds = new Set(response.batchItemFailures.map((failure) => failure.itemIdentifier))
+    } catch (error) {
+      logger.error('consumer failed the whole batch', { err: error, size: records.length })
+    }
+    const done = records.filter((record) => !failedIds.has(record.messageId))
+    const failed = records.filter((record) => failedIds.has(record.messageId))
+    if (done.length > 0) {
+      await sqs.send(
+        new DeleteMessageBatchCommand({
+          QueueUrl: queueUrl,
+          Entries: done.map((record, index) => ({ Id: String(index), ReceiptHandle: record.receiptHandle })),
+        }),
+      )
+    }
+    if (failed.length > 0) {
+      await sqs
+        .send(
+          new ChangeMessageVisibilityBatchCommand({
+            QueueUrl: queueUrl,
+            Entries: failed.map((record, index) => ({
+              Id: String(index),
+              ReceiptHandle: record.receiptHandle,
+              VisibilityTimeout: Math.min(2 ** Number(record.attributes.ApproximateReceiveCount), 60),
+            })),
+          }),
+        )
+        .catch((error) => logger.warn('could not shorten the visibility of failed jobs', { err: error }))
+    }
+  }
+
+  const loop = async () => {
+    let backoff = 100
+    while (!isStopping) {
+      try {
+        await pollOnce()
+        backoff = 100
+      } catch (error) {
+        if (isStopping) break
+        logger.warn('polling failed, retrying', { err: error, delay_ms: backoff })
+        await new Promise((resolve) => setTimeout(resolve, backoff))
+        backoff = Math.min(backoff * 2, 5_000)
+      }
+    }
+  }
+
+  const loops = Array.from({ length: concurrency }, loop)
+  return {
+    stop: async () => {
+      isStopping = true
+      abort.abort()
+      await Promise.allSettled(loops)
+    },
+  }
+}
+
+/** The ARN of a queue, for SQSEvent records. */
+export const queueArnOf = async (sqs: SQSClient, queueUrl: string) => {
+  const { Attributes } = await sqs.send(
+    new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }),
+  )
+  return Attributes?.QueueArn ?? queueUrl
+}

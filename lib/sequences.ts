@@ -1,0 +1,270 @@
+import { createHash } from 'node:crypto'
+import { and, eq, max } from 'drizzle-orm'
+import { applications, chats, messages } from '../db/schema.ts'
+import { type Db, withDatabase } from './db.ts'
+import { IdempotencyKeyReusedError, NotFoundError } from './errors.ts'
+import { applicationKey, countersKey, idempotencyKey } from './keys.ts'
+import type { Redis } from './redis.ts'
+import { withRedis } from './redis.ts'
+
+// Numbering lives in Redis. Per application token there are two keys in one Cluster slot:
+//   a:{token}  the application id ('0' for a token known not to exist, for a minute)
+//   n:{token}  a hash: n = last chat number, m:<chat> = last message number of that chat,
+//              v = last version handed out in this application
+// Each create or update is ONE script call: it checks that the parent exists, honours the
+// Idempotency-Key, and hands out the number and a version. A version is Redis time in
+// microseconds, forced above the previous one, so versions order the writes of an application in
+// the order the API accepted them, across any number of servers; consumers keep the highest.
+//
+// A missing key means Redis has never seen the application (it was created before Redis lost its
+// data, or it does not exist): the script says what to seed, the caller reads MySQL once, seeds
+// with HSETNX/SET NX (so concurrent seeders agree) and calls the script again.
+
+const IDEMPOTENCY_TTL_S = 24 * 60 * 60
+const NEGATIVE_TTL_S = 60
+
+/** Shared head of every script: resolve the application and the chat counter, or ask for a seed. */
+const PRELUDE = `
+local app = redis.call('GET', KEYS[1])
+if not app then return {'seed_app'} end
+if app == '0' then return {'no_app'} end
+local chats = redis.call('HGET', KEYS[2], 'n')
+if not chats then return {'seed_chats', app} end
+local function next_version()
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  local prev = tonumber(redis.call('HGET', KEYS[2], 'v') or '0')
+  if now <= prev then now = prev + 1 end
+  local s = string.format('%.0f', now)
+  redis.call('HSET', KEYS[2], 'v', s)
+  return s
+end
+local function replay(fingerprint)
+  if fingerprint == '' then return nil end
+  local record = redis.call('GET', KEYS[3])
+  if not record then return nil end
+  local seen, number, version = string.match(record, '^([^|]*)|(%d+)|(%d+)$')
+  if seen ~= fingerprint then return {'conflict', app} end
+  return {'replay', app, number, version}
+end
+local function remember(fingerprint, number, version)
+  if fingerprint ~= '' then
+    redis.call('SET', KEYS[3], fingerprint .. '|' .. number .. '|' .. version, 'EX', ARGV[2])
+  end
+end
+`
+
+/** KEYS: app, counters, idempotency. ARGV: fingerprint ('' = none), ttl. */
+const CREATE_CHAT = `${PRELUDE}
+local seen = replay(ARGV[1])
+if seen then return seen end
+local version = next_version()
+local number = tostring(redis.call('HINCRBY', KEYS[2], 'n', 1))
+redis.call('HSETNX', KEYS[2], 'm:' .. number, 0)
+remember(ARGV[1], number, version)
+return {'ok', app, number, version}
+`
+
+/** KEYS: app, counters, idempotency. ARGV: fingerprint ('' = none), ttl, chat. */
+const CREATE_MESSAGE = `${PRELUDE}
+if tonumber(ARGV[3]) > tonumber(chats) then return {'no_chat', app} end
+local field = 'm:' .. ARGV[3]
+if not redis.call('HGET', KEYS[2], field) then return {'seed_messages', app} end
+local seen = replay(ARGV[1])
+if seen then return seen end
+local version = next_version()
+local number = tostring(redis.call('HINCRBY', KEYS[2], field, 1))
+remember(ARGV[1], number, version)
+return {'ok', app, number, version}
+`
+
+/** KEYS: app, counters, (unused). ARGV: -, -, chat. */
+const UPDATE_CHAT = `${PRELUDE}
+if tonumber(ARGV[3]) > tonumber(chats) then return {'no_chat', app} end
+return {'ok', app, ARGV[3], next_version()}
+`
+
+/** KEYS: app, counters, (unused). ARGV: -, -, chat, message. */
+const UPDATE_MESSAGE = `${PRELUDE}
+if tonumber(ARGV[3]) > tonumber(chats) then return {'no_chat', app} end
+local last = redis.call('HGET', KEYS[2], 'm:' .. ARGV[3])
+if not last then return {'seed_messages', app} end
+if tonumber(ARGV[4]) > tonumber(last) then return {'no_message', app} end
+return {'ok', app, ARGV[4], next_version()}
+`
+
+/** KEYS: counters. ARGV: field, number. Raises a counter that exists to at least `number`. */
+const RAISE = `
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+if current and tonumber(current) < tonumber(ARGV[2]) then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
+return 0
+`
+
+type Reply = [string, string?, string?, string?]
+type ScriptName = 'createChat' | 'createMessage' | 'updateChat' | 'updateMessage'
+type ScriptedRedis = Redis & Record<ScriptName, (...args: string[]) => Promise<Reply>> & {
+  raiseCounter(key: string, field: string, number: string): Promise<number>
+}
+
+const defined = new WeakSet<Redis>()
+
+const scripted = (redis: Redis): ScriptedRedis => {
+  if (!defined.has(redis)) {
+    redis.defineCommand('createChat', { numberOfKeys: 3, lua: CREATE_CHAT })
+    redis.defineCommand('createMessage', { numberOfKeys: 3, lua: CREATE_MESSAGE })
+    redis.defineCommand('updateChat', { numberOfKeys: 3, lua: UPDATE_CHAT })
+    redis.defineCommand('updateMessage', { numberOfKeys: 3, lua: UPDATE_MESSAGE })
+    redis.defineCommand('raiseCounter', { numberOfKeys: 1, lua: RAISE })
+    defined.add(redis)
+  }
+  return redis as ScriptedRedis
+}
+
+export interface SequenceDeps {
+  redis: Redis
+  db: Db
+  /** An upper bound on the jobs accepted but not yet persisted (queued); added to a re-seed. */
+  inFlightJobs: () => Promise<number>
+}
+
+export interface Accepted {
+  applicationId: number
+  number: number
+  version: number
+  /** True when an Idempotency-Key matched an earlier request: same number, nothing new created. */
+  isReplay: boolean
+}
+
+export interface Idempotency {
+  key: string
+  /** The request body, canonicalized by the caller; a different one under the same key is a 422. */
+  body: unknown
+}
+
+const fingerprintOf = (idempotency?: Idempotency) =>
+  idempotency ? createHash('sha256').update(JSON.stringify(idempotency.body)).digest('base64url') : ''
+
+const seedApplication = async (deps: SequenceDeps, token: string) => {
+  const [row] = await withDatabase(() =>
+    deps.db.select({ id: applications.id }).from(applications).where(eq(applications.token, token)).limit(1),
+  )
+  await withRedis(() =>
+    row
+      ? deps.redis.set(applicationKey(token), String(row.id))
+      : deps.redis.set(applicationKey(token), '0', 'EX', NEGATIVE_TTL_S, 'NX'),
+  )
+}
+
+// A re-seed starts above the highest persisted number plus every job still queued: jobs in flight
+// may hold numbers MySQL does not show yet. Gaps are acceptable; duplicates never.
+const seedChats = async (deps: SequenceDeps, token: string, applicationId: number) => {
+  const [[row], inFlight] = await Promise.all([
+    withDatabase(() =>
+      deps.db
+        .select({ last: max(chats.number) })
+        .from(chats)
+        .where(eq(chats.applicationId, applicationId)),
+    ),
+    deps.inFlightJobs(),
+  ])
+  await withRedis(() => deps.redis.hsetnx(countersKey(token), 'n', String((row?.last ?? 0) + inFlight)))
+}
+
+const seedMessages = async (deps: SequenceDeps, token: string, applicationId: number, chat: number) => {
+  const [[row], inFlight] = await Promise.all([
+    withDatabase(() =>
+      deps.db
+        .select({ last: max(messages.number) })
+        .from(messages)
+        .innerJoin(chats, eq(chats.id, messages.chatId))
+        .where(and(eq(chats.applicationId, applicationId), eq(chats.number, chat))),
+    ),
+    deps.inFlightJobs(),
+  ])
+  await withRedis(() =>
+    deps.redis.hsetnx(countersKey(token), `m:${chat}`, String((row?.last ?? 0) + inFlight)),
+  )
+}
+
+/** Runs a numbering script, seeding what Redis lacks from MySQL, until it answers. */
+const runScript = async (
+  deps: SequenceDeps,
+  script: ScriptName,
+  token: string,
+  scope: string,
+  idempotency: Idempotency | undefined,
+  args: number[],
+): Promise<Accepted> => {
+  const redis = scripted(deps.redis)
+  const fingerprint = fingerprintOf(idempotency)
+  const keys = [applicationKey(token), countersKey(token), idempotencyKey(token, scope, idempotency?.key ?? '')]
+  for (let attempt = 0; attempt < 4; attempt++) {
+    const [status, app, number, version] = await withRedis(() =>
+      redis[script](...keys, fingerprint, String(IDEMPOTENCY_TTL_S), ...args.map(String)),
+    )
+    const applicationId = Number(app)
+    switch (status) {
+      case 'ok':
+      case 'replay':
+        return { applicationId, number: Number(number), version: Number(version), isReplay: status === 'replay' }
+      case 'no_app':
+        throw new NotFoundError('application not found')
+      case 'no_chat':
+        throw new NotFoundError(`chat ${args[0]} not found`)
+      case 'no_message':
+        throw new NotFoundError(`message ${args[1]} not found`)
+      case 'conflict':
+        throw new IdempotencyKeyReusedError('this Idempotency-Key was used with a different body', {
+          details: [{ field: 'Idempotency-Key', message: 'already used with a different body' }],
+        })
+      case 'seed_app':
+        await seedApplication(deps, token)
+        break
+      case 'seed_chats':
+        await seedChats(deps, token, applicationId)
+        break
+      case 'seed_messages':
+        await seedMessages(deps, token, applicationId, args[0]!)
+        break
+      default:
+        throw new Error(`unexpected numbering reply ${status}`)
+    }
+  }
+  throw new Error('numbering did not settle after seeding')
+}
+
+/** Takes the next chat number of an application. */
+export const acceptChat = (deps: SequenceDeps, token: string, idempotency?: Idempotency) =>
+  runScript(deps, 'createChat', token, 'c', idempotency, [])
+
+/** Takes the next message number of a chat (which may itself still be in flight). */
+export const acceptMessage = (deps: SequenceDeps, token: string, chat: number, idempotency?: Idempotency) =>
+  runScript(deps, 'createMessage', token, `m:${chat}`, idempotency, [chat])
+
+/** Checks that a chat exists and hands out the version of a title update. */
+export const acceptChatUpdate = (deps: SequenceDeps, token: string, chat: number) =>
+  runScript(deps, 'updateChat', token, '-', undefined, [chat])
+
+/** Checks that a message exists and hands out the version of a body update. */
+export const acceptMessageUpdate = (deps: SequenceDeps, token: string, chat: number, message: number) =>
+  runScript(deps, 'updateMessage', token, '-', undefined, [chat, message])
+
+/**
+ * Raises counters that exist to at least the numbers just persisted. After Redis lost its data and
+ * re-seeded, this pulls a counter above jobs that were still in flight during the seed.
+ */
+export const raiseCounters = async (
+  redis: Redis,
+  persisted: Array<{ token: string; field: string; number: number }>,
+) => {
+  const highest = new Map<string, { token: string; field: string; number: number }>()
+  for (const item of persisted) {
+    const key = `${item.token}|${item.field}`
+    if ((highest.get(key)?.number ?? 0) < item.number) highest.set(key, item)
+  }
+  const r = scripted(redis)
+  await Promise.all(
+    [...highest.values()].map((item) => r.raiseCounter(countersKey(item.token), item.field, String(item.number))),
+  )
+}
+

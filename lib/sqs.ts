@@ -1,0 +1,56 @@
+import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda'
+import type { Logger } from './logger.ts'
+
+/**
+ * Runs an SQS batch through `persist` with partial-failure reporting. Records that do not parse
+ * are failures of their own. The parsed rest is written together; if that fails, each record is
+ * retried alone, so one bad record never fails the batch. Throws only when every record failed.
+ *
+ * @example processBatch(event, parseMessageJob, (jobs) => persistMessages(deps, jobs), logger)
+ */
+export const processBatch = async <Job>(
+  event: SQSEvent,
+  parse: (body: string) => Job,
+  persist: (jobs: Job[]) => Promise<void>,
+  logger: Pick<Logger, 'warn' | 'error'>,
+): Promise<SQSBatchResponse> => {
+  const failures: Array<{ record: SQSRecord; error: unknown }> = []
+  const parsed: Array<{ record: SQSRecord; job: Job }> = []
+  for (const record of event.Records) {
+    try {
+      parsed.push({ record, job: parse(record.body) })
+    } catch (error) {
+      failures.push({ record, error })
+    }
+  }
+
+  if (parsed.length > 0) {
+    try {
+      await persist(parsed.map((item) => item.job))
+    } catch (batchError) {
+      logger.warn('batch write failed, settling records one by one', { err: batchError, size: parsed.length })
+      for (const item of parsed) {
+        try {
+          await persist([item.job])
+        } catch (error) {
+          failures.push({ record: item.record, error })
+        }
+      }
+    }
+  }
+
+  for (const { record, error } of failures) {
+    logger.warn('job failed', {
+      message_id: record.messageId,
+      receive_count: record.attributes?.ApproximateReceiveCount,
+      err: error,
+    })
+  }
+  if (failures.length > 0 && failures.length === event.Records.length) {
+    throw new AggregateError(
+      failures.map((failure) => failure.error),
+      `all ${failures.length} records of the batch failed`,
+    )
+  }
+  return { batchItemFailures: failures.map(({ record }) => ({ itemIdentifier: record.messageId })) }
+}
