@@ -3,7 +3,7 @@ import { applications, type ApplicationRow } from '../db/schema.ts'
 import type { ApplicationInput, ApplicationOutput } from './api/schemas.ts'
 import { type Db, withDatabase } from './db.ts'
 import { NotFoundError } from './errors.ts'
-import { applicationKey } from './keys.ts'
+import { applicationKey, countersKey } from './keys.ts'
 import type { Logger } from './logger.ts'
 import type { Redis } from './redis.ts'
 import type { Clock } from './time.ts'
@@ -28,8 +28,8 @@ export const toApplicationOutput = (row: ApplicationRow): ApplicationOutput => (
 const isDuplicateKey = (error: unknown) => (error as { errno?: number })?.errno === 1062
 
 /**
- * Inserts an application with a fresh token and registers the token in Redis, so that chat and
- * message creation can check it without MySQL. A failed registration only costs one MySQL lookup
+ * Inserts an application with a fresh token and registers the token and a zero chat counter in
+ * Redis, so that chat and message creation can check it without MySQL. A failed registration only costs one MySQL lookup
  * later (see resolveApplication), so it does not fail the request.
  */
 export const createApplication = async (
@@ -42,7 +42,10 @@ export const createApplication = async (
     try {
       const [result] = await withDatabase(() => deps.db.insert(applications).values(row))
       await deps.redis
+        .multi()
         .set(applicationKey(row.token), String(result.insertId))
+        .hsetnx(countersKey(row.token), 'n', '0')
+        .exec()
         .catch((error) => deps.logger.warn('could not register the token in Redis', { err: error }))
       return toApplicationOutput({ id: result.insertId, ...row })
     } catch (error) {

@@ -49,6 +49,8 @@ export const createDeps = (
 ): Deps => {
   const database = createDatabase(config.DATABASE_URL, config.DATABASE_POOL_SIZE)
   const redis = createRedis(config.REDIS_URL, config.REDIS_KEY_PREFIX)
+  // Requests see Redis failures as 503s; the connection's own errors are only worth a log line.
+  redis.on('error', (error) => logger.debug('redis connection error', { err: error }))
   const sqs = createSqsClient(config)
   const queueUrls = once(() =>
     config.SQS_CREATE_QUEUES && !isLambda ? ensureQueues(sqs, config) : lookUpQueues(sqs, config),

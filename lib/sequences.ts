@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import { and, eq, max } from 'drizzle-orm'
 import { applications, chats, messages } from '../db/schema.ts'
 import { type Db, withDatabase } from './db.ts'
-import { IdempotencyKeyReusedError, NotFoundError } from './errors.ts'
+import { IdempotencyKeyReusedError, NotFoundError, UnavailableError } from './errors.ts'
 import { applicationKey, countersKey, idempotencyKey } from './keys.ts'
 import type { Redis } from './redis.ts'
 import { withRedis } from './redis.ts'
@@ -155,6 +155,11 @@ const seedApplication = async (deps: SequenceDeps, token: string) => {
   )
 }
 
+const inFlight = (deps: SequenceDeps) =>
+  deps.inFlightJobs().catch((error) => {
+    throw new UnavailableError('the queue is', { cause: error })
+  })
+
 // A re-seed starts above the highest persisted number plus every job still queued: jobs in flight
 // may hold numbers MySQL does not show yet. Gaps are acceptable; duplicates never.
 const seedChats = async (deps: SequenceDeps, token: string, applicationId: number) => {
@@ -165,7 +170,7 @@ const seedChats = async (deps: SequenceDeps, token: string, applicationId: numbe
         .from(chats)
         .where(eq(chats.applicationId, applicationId)),
     ),
-    deps.inFlightJobs(),
+    inFlight(deps),
   ])
   await withRedis(() => deps.redis.hsetnx(countersKey(token), 'n', String((row?.last ?? 0) + inFlight)))
 }
@@ -179,7 +184,7 @@ const seedMessages = async (deps: SequenceDeps, token: string, applicationId: nu
         .innerJoin(chats, eq(chats.id, messages.chatId))
         .where(and(eq(chats.applicationId, applicationId), eq(chats.number, chat))),
     ),
-    deps.inFlightJobs(),
+    inFlight(deps),
   ])
   await withRedis(() =>
     deps.redis.hsetnx(countersKey(token), `m:${chat}`, String((row?.last ?? 0) + inFlight)),

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import type { SQSEvent } from 'aws-lambda'
 import mysql from 'mysql2/promise'
 import { inject } from 'vitest'
 import { type Config, loadConfig } from '../lib/config.ts'
@@ -68,3 +69,89 @@ export const resetDatabase = async () => {
     await connection.end()
   }
 }
+
+/** Counts the queries the deps' MySQL pool runs from now on (each takes a connection). */
+export const countQueries = (deps: Deps) => {
+  let count = 0
+  const listener = () => {
+    count++
+  }
+  deps.database.pool.on('acquire', listener)
+  return {
+    get count() {
+      return count
+    },
+    stop: () => deps.database.pool.off('acquire', listener),
+  }
+}
+
+/**
+ * Feeds everything queued for these deps to the real consumer functions, the way the server's
+ * pollers do, until both queues stay empty. Returns how many jobs were persisted.
+ */
+export const drainQueues = async (deps: Deps, { timeoutMs = 20_000 } = {}) => {
+  const { ReceiveMessageCommand, DeleteMessageBatchCommand } = await import('@aws-sdk/client-sqs')
+  const { createPersistChatsConsumer } = await import('../functions/persist-chats/consumer.ts')
+  const { createPersistMessagesConsumer } = await import('../functions/persist-messages/consumer.ts')
+  const consumers = { chats: createPersistChatsConsumer(deps), messages: createPersistMessagesConsumer(deps) }
+  await deps.queue.flush()
+  const urls = await deps.queueUrls()
+  const deadline = Date.now() + timeoutMs
+  let persisted = 0
+  // Chats first, so that message batches usually find their chat (the consumers cope either way).
+  for (const queue of ['chats', 'messages'] as const) {
+    for (let empty = 0; empty < 2; ) {
+      if (Date.now() > deadline) throw new Error(`queue ${queue} did not drain in ${timeoutMs} ms`)
+      const { Messages = [] } = await deps.sqs.send(
+        new ReceiveMessageCommand({ QueueUrl: urls[queue], MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }),
+      )
+      if (Messages.length === 0) {
+        empty++
+        continue
+      }
+      empty = 0
+      const event = sqsEvent(...Messages.map((m) => ({ body: m.Body ?? '', messageId: m.MessageId! })))
+      const { batchItemFailures } = await consumers[queue](event)
+      const failed = new Set(batchItemFailures.map((f) => f.itemIdentifier))
+      const done = Messages.filter((m) => !failed.has(m.MessageId!))
+      persisted += done.length
+      if (done.length > 0) {
+        await deps.sqs.send(
+          new DeleteMessageBatchCommand({
+            QueueUrl: urls[queue],
+            Entries: done.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })),
+          }),
+        )
+      }
+    }
+  }
+  return persisted
+}
+
+/** An SQS event as Lambda delivers it, from message bodies (strings or objects). */
+export const sqsEvent = (...items: Array<{ body: string; messageId?: string } | object | string>): SQSEvent => ({
+  Records: items.map((item, index) => {
+    const { body, messageId } =
+      typeof item === 'string'
+        ? { body: item, messageId: undefined }
+        : 'body' in item && typeof item.body === 'string' && Object.keys(item).every((k) => k === 'body' || k === 'messageId')
+          ? (item as { body: string; messageId?: string })
+          : { body: JSON.stringify(item), messageId: undefined }
+    return {
+      messageId: messageId ?? `m-${index}-${randomBytes(4).toString('hex')}`,
+      receiptHandle: `r-${index}`,
+      body,
+      attributes: {
+        ApproximateReceiveCount: '1',
+        SentTimestamp: String(Date.now()),
+        SenderId: 'test',
+        ApproximateFirstReceiveTimestamp: String(Date.now()),
+      },
+      messageAttributes: {},
+      md5OfBody: '',
+      eventSource: 'aws:sqs',
+      eventSourceARN: 'arn:aws:sqs:us-east-1:000000000000:test',
+      awsRegion: 'us-east-1',
+    }
+  }),
+})

@@ -4,7 +4,7 @@ import { createDeps } from '../../lib/deps.ts'
 import type { ReconcileMode } from '../../lib/reconcile.ts'
 import { createReconcileCountsJob } from './job.ts'
 
-const job = createReconcileCountsJob(createDeps(loadConfig(process.env)))
+const job = createReconcileCountsJob(createDeps(loadConfig(process.env), { isLambda: true }))
 
 /** EventBridge schedule (every RECONCILE_INTERVAL_S); a manual invoke may force `detail.mode`. */
 export const handler = (event: ScheduledEvent<{ mode?: ReconcileMode } | undefined>) =>
