@@ -97,6 +97,13 @@ export const lookUpQueues = async (sqs: SQSClient, config: Config): Promise<Reco
   return Object.fromEntries(entries) as Record<QueueName, string>
 }
 
+/**
+ * JSON with every non-ASCII character escaped. SQS accepts only some of Unicode in a body (and
+ * emulators accept less: fauxqs refuses emoji), while a chat message may hold any of it.
+ */
+export const toSqsBody = (job: object) =>
+  JSON.stringify(job).replace(/[\u007f-\uffff]/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`)
+
 interface Pending {
   body: string
   bytes: number
@@ -164,7 +171,7 @@ export const createJobQueue = (
   return {
     send: (queue, job) =>
       new Promise<void>((resolve, reject) => {
-        const body = JSON.stringify(job)
+        const body = toSqsBody(job)
         pending[queue].push({ body, bytes: Buffer.byteLength(body), resolve, reject })
         if (pending[queue].length >= MAX_BATCH_ENTRIES || flushMs === 0) drain(queue)
         else timers[queue] ??= setTimeout(() => drain(queue), flushMs)
