@@ -17,3 +17,25 @@ export const json = (method: string, body: unknown, headers: Record<string, stri
 
 /** An application name unique to the test. */
 export const anAppName = () => `app ${Math.random().toString(36).slice(2, 8)}`
+
+/** A seeded pseudo-random generator (mulberry32): property tests replay from the seed they print. */
+export const seededRandom = (seed: number) => {
+  let state = seed >>> 0
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0
+    let t = state
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+/** Fisher–Yates with the given generator. */
+export const shuffle = <T>(items: T[], random: () => number): T[] => {
+  const copy = [...items]
+  for (let i = copy.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1))
+    ;[copy[i], copy[j]] = [copy[j]!, copy[i]!]
+  }
+  return copy
+}

@@ -1,0 +1,215 @@
+import { and, eq } from 'drizzle-orm'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { chats, messages } from '../../db/schema.ts'
+import { createApplication } from '../../lib/applications.ts'
+import type { Deps } from '../../lib/deps.ts'
+import type { ChatJob, MessageJob } from '../../lib/jobs.ts'
+import { seededRandom, shuffle } from '../../tests/factories.ts'
+import { createTestDeps, sqsEvent } from '../../tests/harness.ts'
+import { createPersistChatsConsumer } from '../persist-chats/consumer.ts'
+import { createPersistMessagesConsumer } from './consumer.ts'
+
+// Versions are microseconds; this base makes their times readable in failures.
+const T0 = Date.parse('2026-11-24T10:00:00.000Z') * 1000
+
+describe('persist-messages consumer', () => {
+  let deps: Deps
+  let persistMessages: ReturnType<typeof createPersistMessagesConsumer>
+  let persistChats: ReturnType<typeof createPersistChatsConsumer>
+
+  beforeAll(async () => {
+    deps = await createTestDeps()
+    persistMessages = createPersistMessagesConsumer(deps)
+    persistChats = createPersistChatsConsumer(deps)
+  })
+  afterAll(() => deps.close())
+
+  const newApplication = async () => {
+    const { token } = await createApplication(deps, { name: 'consumer' })
+    const id = Number(await deps.redis.get(`a:{${token}}`))
+    return { token, app: id }
+  }
+  const message = (base: { token: string; app: number }, fields: Partial<MessageJob>): MessageJob => ({
+    op: 'create',
+    ...base,
+    chat: 1,
+    message: 1,
+    body: 'hello',
+    version: T0 + 1_000,
+    ...fields,
+  })
+  const chat = (base: { token: string; app: number }, fields: Partial<ChatJob>): ChatJob => ({
+    op: 'create',
+    ...base,
+    chat: 1,
+    title: null,
+    version: T0,
+    ...fields,
+  })
+  const storedMessages = (app: number) =>
+    deps.db
+      .select({ chat: chats.number, number: messages.number, body: messages.body, createdAt: messages.createdAt, updatedAt: messages.updatedAt })
+      .from(messages)
+      .innerJoin(chats, eq(chats.id, messages.chatId))
+      .where(eq(chats.applicationId, app))
+      .orderBy(chats.number, messages.number)
+  const storedChats = (app: number) =>
+    deps.db
+      .select({ number: chats.number, title: chats.title, createdAt: chats.createdAt, updatedAt: chats.updatedAt })
+      .from(chats)
+      .where(eq(chats.applicationId, app))
+      .orderBy(chats.number)
+
+  it('persists a batch and reports no failure', async () => {
+    const base = await newApplication()
+
+    const result = await persistMessages(
+      sqsEvent(message(base, { message: 1, body: 'one' }), message(base, { message: 2, body: 'two', version: T0 + 2_000 })),
+    )
+
+    expect(result).toEqual({ batchItemFailures: [] })
+    expect(await storedMessages(base.app)).toEqual([
+      { chat: 1, number: 1, body: 'one', createdAt: new Date('2026-11-24T10:00:00.001Z'), updatedAt: new Date('2026-11-24T10:00:00.001Z') },
+      { chat: 1, number: 2, body: 'two', createdAt: new Date('2026-11-24T10:00:00.002Z'), updatedAt: new Date('2026-11-24T10:00:00.002Z') },
+    ])
+  })
+
+  it('creates the chat bare when a message arrives first, and completes it when the chat arrives', async () => {
+    const base = await newApplication()
+
+    await persistMessages(sqsEvent(message(base, { chat: 3 })))
+    const bare = await storedChats(base.app)
+    await persistChats(sqsEvent(chat(base, { chat: 3, title: 'late', version: T0 })))
+
+    expect(bare).toEqual([expect.objectContaining({ number: 3, title: null })])
+    expect(await storedChats(base.app)).toEqual([
+      { number: 3, title: 'late', createdAt: new Date('2026-11-24T10:00:00.000Z'), updatedAt: new Date('2026-11-24T10:00:00.000Z') },
+    ])
+  })
+
+  it('keeps the newest body when an older update arrives after a newer one, and the creation time of the create', async () => {
+    const base = await newApplication()
+    const create = message(base, { body: 'v1', version: T0 + 1_000 })
+    const newer = message(base, { op: 'update', body: 'v3', version: T0 + 3_000 })
+    const older = message(base, { op: 'update', body: 'v2', version: T0 + 2_000 })
+
+    await persistMessages(sqsEvent(newer))
+    await persistMessages(sqsEvent(older, create))
+    await persistMessages(sqsEvent(newer, create))
+
+    expect(await storedMessages(base.app)).toEqual([
+      { chat: 1, number: 1, body: 'v3', createdAt: new Date('2026-11-24T10:00:00.001Z'), updatedAt: new Date('2026-11-24T10:00:00.003Z') },
+    ])
+  })
+
+  it('fails only the malformed records of a batch, so they retry and reach the dead-letter queue', async () => {
+    const base = await newApplication()
+    const event = sqsEvent(
+      { body: 'not json', messageId: 'bad-json' },
+      { body: JSON.stringify({ op: 'create', body: 'no numbers' }), messageId: 'bad-shape' },
+      { body: JSON.stringify(message(base, { body: 'fine' })), messageId: 'good' },
+    )
+
+    const result = await persistMessages(event)
+
+    expect(result.batchItemFailures.map((f) => f.itemIdentifier).sort()).toEqual(['bad-json', 'bad-shape'])
+    expect((await storedMessages(base.app)).map((m) => m.body)).toEqual(['fine'])
+  })
+
+  it('throws when every record of the batch fails, so the whole invocation counts as failed', async () => {
+    await expect(persistMessages(sqsEvent('{', '[]'))).rejects.toThrow('all 2 records of the batch failed')
+  })
+
+  it('settles a record the database refuses on its own, without failing the others', async () => {
+    const base = await newApplication()
+    // A chat number beyond INT UNSIGNED passes the job schema but not MySQL's column.
+    const refused = { body: JSON.stringify(message(base, { chat: 2 ** 33, body: 'too far' })), messageId: 'refused' }
+    const fine = { body: JSON.stringify(message(base, { body: 'kept' })), messageId: 'fine' }
+
+    const result = await persistMessages(sqsEvent(refused, fine))
+
+    expect(result.batchItemFailures).toEqual([{ itemIdentifier: 'refused' }])
+    expect((await storedMessages(base.app)).map((m) => m.body)).toEqual(['kept'])
+  })
+
+  it('ends in the in-order, exactly-once state under random duplication and reordering', async () => {
+    for (const seed of [1, 2, 3, 4, 5, 6, 7, 8]) {
+      const random = seededRandom(seed)
+      const base = await newApplication()
+      // The API's acceptance order: versions only grow.
+      let version = T0
+      const accepted: Array<{ kind: 'chat'; job: ChatJob } | { kind: 'message'; job: MessageJob }> = []
+      const lastMessage = new Map<number, number>()
+      let lastChat = 0
+      for (let step = 0; step < 120; step++) {
+        version += 1 + Math.floor(random() * 5_000)
+        const roll = random()
+        if (lastChat === 0 || roll < 0.1) {
+          lastChat++
+          accepted.push({ kind: 'chat', job: chat(base, { chat: lastChat, title: `t${step}`, version }) })
+        } else if (roll < 0.2) {
+          const n = 1 + Math.floor(random() * lastChat)
+          accepted.push({ kind: 'chat', job: chat(base, { op: 'update', chat: n, title: random() < 0.2 ? null : `u${step}`, version }) })
+        } else {
+          const n = 1 + Math.floor(random() * lastChat)
+          const last = lastMessage.get(n) ?? 0
+          if (last > 0 && roll < 0.45) {
+            const m = 1 + Math.floor(random() * last)
+            accepted.push({ kind: 'message', job: message(base, { op: 'update', chat: n, message: m, body: `e${step}`, version }) })
+          } else {
+            lastMessage.set(n, last + 1)
+            accepted.push({ kind: 'message', job: message(base, { chat: n, message: last + 1, body: `b${step}`, version }) })
+          }
+        }
+      }
+
+      // In order, exactly once.
+      const expectedChats = new Map<number, { number: number; title: string | null; createdAt: Date; updatedAt: Date }>()
+      const expectedMessages = new Map<string, { chat: number; number: number; body: string; createdAt: Date; updatedAt: Date }>()
+      for (const { kind, job } of accepted) {
+        const at = new Date(Math.floor(job.version / 1000))
+        if (kind === 'chat') {
+          const current = expectedChats.get(job.chat)
+          expectedChats.set(job.chat, { number: job.chat, title: job.title, createdAt: current?.createdAt ?? at, updatedAt: at })
+        } else {
+          const key = `${job.chat}:${job.message}`
+          const current = expectedMessages.get(key)
+          expectedMessages.set(key, { chat: job.chat, number: job.message, body: job.body, createdAt: current?.createdAt ?? at, updatedAt: at })
+        }
+      }
+
+      // Delivered at least once, in any order, in batches of up to ten.
+      const deliveries = shuffle(
+        accepted.flatMap((item) => (random() < 0.3 ? [item, item] : [item])),
+        random,
+      )
+      for (let i = 0; i < deliveries.length; ) {
+        const size = 1 + Math.floor(random() * 10)
+        const batch = deliveries.slice(i, i + size)
+        i += size
+        const chatJobs = batch.filter((item) => item.kind === 'chat').map((item) => item.job)
+        const messageJobs = batch.filter((item) => item.kind === 'message').map((item) => item.job)
+        const results = await Promise.all([
+          chatJobs.length ? persistChats(sqsEvent(...chatJobs)) : { batchItemFailures: [] },
+          messageJobs.length ? persistMessages(sqsEvent(...messageJobs)) : { batchItemFailures: [] },
+        ])
+        expect(results.flatMap((r) => r.batchItemFailures), `seed ${seed}`).toEqual([])
+      }
+
+      expect(await storedChats(base.app), `seed ${seed}`).toEqual([...expectedChats.values()].sort((a, b) => a.number - b.number))
+      expect(await storedMessages(base.app), `seed ${seed}`).toEqual(
+        [...expectedMessages.values()].sort((a, b) => a.chat - b.chat || a.number - b.number),
+      )
+    }
+  })
+
+  it('marks the chats and applications it touched for the count reconciler', async () => {
+    const base = await newApplication()
+
+    await persistMessages(sqsEvent(message(base, { chat: 4 })))
+
+    const [row] = await deps.db.select({ id: chats.id }).from(chats).where(and(eq(chats.applicationId, base.app), eq(chats.number, 4)))
+    expect(await deps.redis.sismember('dirty:chats', String(row!.id))).toBe(1)
+    expect(await deps.redis.sismember('dirty:applications', String(base.app))).toBe(1)
+  })
+})
