@@ -39,11 +39,15 @@ const schemaPath = () => {
 const dependsOn = (svc: ComposeService): Record<string, string> => {
   const deps = svc.depends_on ?? {}
   if (Array.isArray(deps)) return Object.fromEntries(deps.map((name) => [name, 'service_started']))
-  return Object.fromEntries(Object.entries(deps).map(([name, dep]) => [name, dep.condition ?? 'service_started']))
+  return Object.fromEntries(
+    Object.entries(deps).map(([name, dep]) => [name, dep.condition ?? 'service_started']),
+  )
 }
 
 const volumeSources = (svc: ComposeService) =>
-  (svc.volumes ?? []).map((volume) => (typeof volume === 'string' ? volume.split(':')[0]! : (volume.source ?? '')))
+  (svc.volumes ?? []).map((volume) =>
+    typeof volume === 'string' ? volume.split(':')[0]! : (volume.source ?? ''),
+  )
 
 const isBindMount = (source: string) => /^[./~]/.test(source)
 
@@ -166,7 +170,9 @@ describe('docker-compose.yml', () => {
     const pkg = JSON.parse(readRepoFile('package.json'))
     const clientMajor = String(pkg.dependencies['@elastic/elasticsearch']).match(/(\d+)\./)?.[1]
 
-    expect(elasticsearch.image).toMatch(new RegExp(`^docker\\.elastic\\.co/elasticsearch/elasticsearch:${clientMajor}\\.\\d+\\.\\d+$`))
+    expect(elasticsearch.image).toMatch(
+      new RegExp(`^docker\\.elastic\\.co/elasticsearch/elasticsearch:${clientMajor}\\.\\d+\\.\\d+$`),
+    )
     expect(env).toMatchObject({
       'discovery.type': 'single-node',
       'xpack.security.enabled': 'false',
@@ -181,7 +187,9 @@ describe('docker-compose.yml', () => {
     const app = service('app')
 
     expect(app.build).toMatchObject({ context: '.' })
-    expect(dependsOn(app)).toEqual(Object.fromEntries(BACKING_SERVICES.map((name) => [name, 'service_healthy'])))
+    expect(dependsOn(app)).toEqual(
+      Object.fromEntries(BACKING_SERVICES.map((name) => [name, 'service_healthy'])),
+    )
     expect(app.ports).toContain('3000:3000')
   })
 
@@ -218,7 +226,9 @@ describe('docker-compose.yml', () => {
     expect(target).toBeDefined()
     expect(dockerfile).toMatch(new RegExp(`^FROM \\S+ AS ${target}$`, 'm'))
     expect(test.command).toEqual(['npm', 'test'])
-    expect(dependsOn(test)).toEqual(Object.fromEntries(BACKING_SERVICES.map((name) => [name, 'service_healthy'])))
+    expect(dependsOn(test)).toEqual(
+      Object.fromEntries(BACKING_SERVICES.map((name) => [name, 'service_healthy'])),
+    )
     expect(new URL(env.TEST_DATABASE_URL!)).toMatchObject({
       hostname: 'mysql',
       username: 'root',
@@ -250,18 +260,27 @@ describe('the LocalStack init script', () => {
   it('uses the queue names, dead-letter suffix and redrive count of the app', () => {
     const app = loadConfig(environmentOf(service('app')))
 
-    expect(assignment('CHATS_QUEUE')).toEqual({ variable: 'SQS_CHATS_QUEUE', fallback: defaults.SQS_CHATS_QUEUE })
+    expect(assignment('CHATS_QUEUE')).toEqual({
+      variable: 'SQS_CHATS_QUEUE',
+      fallback: defaults.SQS_CHATS_QUEUE,
+    })
     expect(assignment('MESSAGES_QUEUE')).toEqual({
       variable: 'SQS_MESSAGES_QUEUE',
       fallback: defaults.SQS_MESSAGES_QUEUE,
     })
-    expect(assignment('MAX_RECEIVES')).toEqual({ variable: 'SQS_MAX_RECEIVES', fallback: String(defaults.SQS_MAX_RECEIVES) })
+    expect(assignment('MAX_RECEIVES')).toEqual({
+      variable: 'SQS_MAX_RECEIVES',
+      fallback: String(defaults.SQS_MAX_RECEIVES),
+    })
     expect(assignment('VISIBILITY_TIMEOUT_S')).toEqual({
       variable: 'SQS_VISIBILITY_TIMEOUT_S',
       fallback: String(defaults.SQS_VISIBILITY_TIMEOUT_S),
     })
     expect(script).toMatch(new RegExp(`^DLQ_SUFFIX="${deadLetterName('')}"$`, 'm'))
-    expect([app.SQS_CHATS_QUEUE, app.SQS_MESSAGES_QUEUE]).toEqual([defaults.SQS_CHATS_QUEUE, defaults.SQS_MESSAGES_QUEUE])
+    expect([app.SQS_CHATS_QUEUE, app.SQS_MESSAGES_QUEUE]).toEqual([
+      defaults.SQS_CHATS_QUEUE,
+      defaults.SQS_MESSAGES_QUEUE,
+    ])
     expect([app.SQS_MAX_RECEIVES, app.SQS_VISIBILITY_TIMEOUT_S]).toEqual([
       defaults.SQS_MAX_RECEIVES,
       defaults.SQS_VISIBILITY_TIMEOUT_S,
@@ -290,16 +309,23 @@ if (args[1] === 'get-queue-attributes') console.log('arn:aws:sqs:us-east-1:00000
         env: { PATH: `${dir}:${process.env.PATH}`, HOME: dir },
         stdio: 'pipe',
       })
-      calls = readFileSync(log, 'utf8').trim().split('\n').map((line) => JSON.parse(line))
+      calls = readFileSync(log, 'utf8')
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line))
     })
 
     afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
     const attributesOf = (queue: string) => {
-      const call = calls.find((args) => args[1] === 'create-queue' && args[args.indexOf('--queue-name') + 1] === queue)
+      const call = calls.find(
+        (args) => args[1] === 'create-queue' && args[args.indexOf('--queue-name') + 1] === queue,
+      )
       if (!call) throw new Error(`the script does not create ${queue}`)
       const raw = call[call.indexOf('--attributes') + 1]!
-      return raw.startsWith('{') ? JSON.parse(raw) : Object.fromEntries(raw.split(',').map((kv) => kv.split('=')))
+      return raw.startsWith('{')
+        ? JSON.parse(raw)
+        : Object.fromEntries(raw.split(',').map((kv) => kv.split('=')))
     }
 
     it.each([defaults.SQS_CHATS_QUEUE, defaults.SQS_MESSAGES_QUEUE])(

@@ -62,7 +62,9 @@ export const environmentOf = (service: ComposeService): Record<string, string> =
       }),
     )
   }
-  return Object.fromEntries(Object.entries(env).map(([key, value]) => [key, value == null ? '' : String(value)]))
+  return Object.fromEntries(
+    Object.entries(env).map(([key, value]) => [key, value == null ? '' : String(value)]),
+  )
 }
 
 /** The healthcheck command as one string, whatever its form. */
