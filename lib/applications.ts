@@ -1,5 +1,5 @@
 import { eq } from 'drizzle-orm'
-import { applications, type ApplicationRow } from '../db/schema.ts'
+import { type ApplicationRow, applications } from '../db/schema.ts'
 import type { ApplicationInput, ApplicationOutput } from './api/schemas.ts'
 import { type Db, withDatabase } from './db.ts'
 import { NotFoundError } from './errors.ts'

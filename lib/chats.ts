@@ -35,7 +35,14 @@ export const createChat = async (
   const title = input.title ?? null
   const idempotency = idempotencyKey === undefined ? undefined : { key: idempotencyKey, body: { title } }
   const accepted = await acceptChat(deps, token, idempotency)
-  const job: ChatJob = { op: 'create', app: accepted.applicationId, token, chat: accepted.number, title, version: accepted.version }
+  const job: ChatJob = {
+    op: 'create',
+    app: accepted.applicationId,
+    token,
+    chat: accepted.number,
+    title,
+    version: accepted.version,
+  }
   await deps.queue.send('chats', job)
   return accepted.number
 }
@@ -43,7 +50,14 @@ export const createChat = async (
 /** Queues a title update of an existing chat (one that Redis has numbered). */
 export const updateChat = async (deps: AcceptDeps, token: string, chat: number, input: ChatUpdateInput) => {
   const accepted = await acceptChatUpdate(deps, token, chat)
-  const job: ChatJob = { op: 'update', app: accepted.applicationId, token, chat, title: input.title, version: accepted.version }
+  const job: ChatJob = {
+    op: 'update',
+    app: accepted.applicationId,
+    token,
+    chat,
+    title: input.title,
+    version: accepted.version,
+  }
   await deps.queue.send('chats', job)
   return chat
 }
@@ -55,17 +69,19 @@ const applicationExists = async (db: Db, token: string) =>
     )
   ).length > 0
 
-/** A page of an application's chats, by number, over the (application_id, number) index. */
+/** The query behind a page of chats: a range over the (application_id, number) index. */
+export const chatPageQuery = (db: Db, token: string, page: PageQuery) =>
+  db
+    .select({ chat: chats })
+    .from(applications)
+    .innerJoin(chats, eq(chats.applicationId, applications.id))
+    .where(and(eq(applications.token, token), gt(chats.number, page.after)))
+    .orderBy(asc(chats.number))
+    .limit(page.limit + 1)
+
+/** A page of an application's chats, by number. */
 export const listChats = async (deps: { db: Db }, token: string, page: PageQuery) => {
-  const rows = await withDatabase(() =>
-    deps.db
-      .select({ chat: chats })
-      .from(applications)
-      .innerJoin(chats, eq(chats.applicationId, applications.id))
-      .where(and(eq(applications.token, token), gt(chats.number, page.after)))
-      .orderBy(asc(chats.number))
-      .limit(page.limit + 1),
-  )
+  const rows = await withDatabase(() => chatPageQuery(deps.db, token, page))
   if (rows.length === 0 && !(await applicationExists(deps.db, token))) {
     throw new NotFoundError('application not found')
   }
@@ -87,7 +103,9 @@ export const getChat = async (deps: { db: Db }, token: string, chat: number) => 
       .limit(1),
   )
   if (!row) {
-    throw new NotFoundError((await applicationExists(deps.db, token)) ? `chat ${chat} not found` : 'application not found')
+    throw new NotFoundError(
+      (await applicationExists(deps.db, token)) ? `chat ${chat} not found` : 'application not found',
+    )
   }
   return toChatOutput(row.chat)
 }

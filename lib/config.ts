@@ -41,7 +41,10 @@ const url = (fallback: string, protocols: readonly string[]) =>
   )
 
 const name = (fallback: string) =>
-  v.optional(v.pipe(v.string(), v.trim(), v.regex(/^[A-Za-z0-9_.:-]{1,80}$/, 'must be a plain name')), fallback)
+  v.optional(
+    v.pipe(v.string(), v.trim(), v.regex(/^[A-Za-z0-9_.:-]{1,80}$/, 'must be a plain name')),
+    fallback,
+  )
 
 /**
  * Every environment variable the system reads, with its default. The defaults run the system
@@ -56,8 +59,14 @@ export const configSchema = v.object({
   DATABASE_POOL_SIZE: integer(10, 1, 500),
   DATABASE_MIGRATE_ON_START: boolean(true),
   REDIS_URL: url('redis://127.0.0.1:6379', ['redis:', 'rediss:']),
-  REDIS_KEY_PREFIX: v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z0-9_:.-]{0,64}$/, 'must be a plain key prefix')), 'chat:'),
-  AWS_REGION: v.optional(v.pipe(v.string(), v.trim(), v.regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be an AWS region')), 'us-east-1'),
+  REDIS_KEY_PREFIX: v.optional(
+    v.pipe(v.string(), v.regex(/^[A-Za-z0-9_:.-]{0,64}$/, 'must be a plain key prefix')),
+    'chat:',
+  ),
+  AWS_REGION: v.optional(
+    v.pipe(v.string(), v.trim(), v.regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be an AWS region')),
+    'us-east-1',
+  ),
   AWS_ACCESS_KEY_ID: v.optional(v.string()),
   AWS_SECRET_ACCESS_KEY: v.optional(v.string()),
   SQS_ENDPOINT: url('http://127.0.0.1:4566', ['http:', 'https:']),
@@ -87,7 +96,9 @@ export class ConfigError extends Error {
  * @example const config = loadConfig(process.env)
  */
 export const loadConfig = (env: Record<string, string | undefined>): Config => {
-  const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ''))
+  const present = Object.fromEntries(
+    Object.entries(env).filter(([, value]) => value !== undefined && value !== ''),
+  )
   const result = v.safeParse(configSchema, present)
   if (result.success) return result.output
   const problems = result.issues.map((issue) => {

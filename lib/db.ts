@@ -103,7 +103,8 @@ export const retryOnDeadlock = async <T>(work: () => Promise<T>, attempts = 5): 
 export const migrateDatabase = async (url: string): Promise<void> => {
   const target = new URL(url)
   const name = decodeURIComponent(target.pathname.replace(/^\//, ''))
-  if (!/^[A-Za-z0-9_]+$/.test(name)) throw new Error(`DATABASE_URL must name a database (letters, digits, _): ${name}`)
+  if (!/^[A-Za-z0-9_]+$/.test(name))
+    throw new Error(`DATABASE_URL must name a database (letters, digits, _): ${name}`)
   const server = new URL(url)
   server.pathname = '/'
   const admin = await mysql.createConnection({ ...poolOptions(server.toString(), 1), uri: server.toString() })

@@ -2,7 +2,14 @@ import type { SQSClient } from '@aws-sdk/client-sqs'
 import type { Config } from './config.ts'
 import { createDatabase, type Database, type Db } from './db.ts'
 import { createLogger, type Logger } from './logger.ts'
-import { createJobQueue, createSqsClient, ensureQueues, type JobQueue, lookUpQueues, type QueueName } from './queue.ts'
+import {
+  createJobQueue,
+  createSqsClient,
+  ensureQueues,
+  type JobQueue,
+  lookUpQueues,
+  type QueueName,
+} from './queue.ts'
 import { createRedis, type Redis } from './redis.ts'
 import type { MessageIndexer } from './search.ts'
 import { type Clock, systemClock } from './time.ts'

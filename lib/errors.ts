@@ -41,7 +41,9 @@ export class MethodNotAllowedError extends AppError {
   readonly status = 405
   readonly code = 'method_not_allowed'
   constructor(method: string, allowed: string[]) {
-    super(`${method} is not allowed here; use ${allowed.join(', ')}`, { headers: { Allow: allowed.join(', ') } })
+    super(`${method} is not allowed here; use ${allowed.join(', ')}`, {
+      headers: { Allow: allowed.join(', ') },
+    })
   }
 }
 

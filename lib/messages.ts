@@ -1,7 +1,7 @@
 import { and, asc, eq, gt } from 'drizzle-orm'
 import { applications, chats, type MessageRow, messages } from '../db/schema.ts'
 import type { MessageInput, MessageOutput, PageQuery } from './api/schemas.ts'
-import { getChat, type AcceptDeps } from './chats.ts'
+import { type AcceptDeps, getChat } from './chats.ts'
 import { type Db, withDatabase } from './db.ts'
 import { NotFoundError } from './errors.ts'
 import type { MessageJob } from './jobs.ts'
@@ -27,7 +27,8 @@ export const createMessage = async (
   input: MessageInput,
   idempotencyKey?: string,
 ): Promise<number> => {
-  const idempotency = idempotencyKey === undefined ? undefined : { key: idempotencyKey, body: { body: input.body } }
+  const idempotency =
+    idempotencyKey === undefined ? undefined : { key: idempotencyKey, body: { body: input.body } }
   const accepted = await acceptMessage(deps, token, chat, idempotency)
   const job: MessageJob = {
     op: 'create',
@@ -64,18 +65,20 @@ export const updateMessage = async (
   return message
 }
 
-/** A page of a chat's messages, by number, over the (chat_id, number) index. */
+/** The query behind a page of messages: a range over the (chat_id, number) index. */
+export const messagePageQuery = (db: Db, token: string, chat: number, page: PageQuery) =>
+  db
+    .select({ message: messages })
+    .from(applications)
+    .innerJoin(chats, eq(chats.applicationId, applications.id))
+    .innerJoin(messages, eq(messages.chatId, chats.id))
+    .where(and(eq(applications.token, token), eq(chats.number, chat), gt(messages.number, page.after)))
+    .orderBy(asc(messages.number))
+    .limit(page.limit + 1)
+
+/** A page of a chat's messages, by number. */
 export const listMessages = async (deps: { db: Db }, token: string, chat: number, page: PageQuery) => {
-  const rows = await withDatabase(() =>
-    deps.db
-      .select({ message: messages })
-      .from(applications)
-      .innerJoin(chats, eq(chats.applicationId, applications.id))
-      .innerJoin(messages, eq(messages.chatId, chats.id))
-      .where(and(eq(applications.token, token), eq(chats.number, chat), gt(messages.number, page.after)))
-      .orderBy(asc(messages.number))
-      .limit(page.limit + 1),
-  )
+  const rows = await withDatabase(() => messagePageQuery(deps.db, token, chat, page))
   if (rows.length === 0) await getChat(deps, token, chat) // 404 for an unknown application or chat
   return toPage(
     rows.map((row) => row.message),

@@ -56,8 +56,13 @@ const markDirty = async (deps: Pick<PersistDeps, 'redis' | 'logger'>, key: strin
     .catch((error) => deps.logger.warn('could not mark counts dirty', { err: error }))
 }
 
-const raise = async (deps: Pick<PersistDeps, 'redis' | 'logger'>, items: Parameters<typeof raiseCounters>[1]) =>
-  raiseCounters(deps.redis, items).catch((error) => deps.logger.warn('could not raise counters', { err: error }))
+const raise = async (
+  deps: Pick<PersistDeps, 'redis' | 'logger'>,
+  items: Parameters<typeof raiseCounters>[1],
+) =>
+  raiseCounters(deps.redis, items).catch((error) =>
+    deps.logger.warn('could not raise counters', { err: error }),
+  )
 
 /** Persists chat creations and title updates: one multi-row upsert per batch. */
 export const persistChats = async (deps: PersistDeps, jobs: ChatJob[]): Promise<void> => {
@@ -83,8 +88,15 @@ export const persistChats = async (deps: PersistDeps, jobs: ChatJob[]): Promise<
         },
       }),
   )
-  await markDirty(deps, DIRTY_APPLICATIONS_KEY, rows.map((row) => row.applicationId))
-  await raise(deps, jobs.map((job) => ({ token: job.token, field: 'n', number: job.chat })))
+  await markDirty(
+    deps,
+    DIRTY_APPLICATIONS_KEY,
+    rows.map((row) => row.applicationId),
+  )
+  await raise(
+    deps,
+    jobs.map((job) => ({ token: job.token, field: 'n', number: job.chat })),
+  )
 }
 
 type ChatRef = { app: number; chat: number }
@@ -99,7 +111,11 @@ const resolveChatIds = async (db: Db, refs: ChatRef[], fallbackTime: Map<string,
       .select({ id: chats.id, app: chats.applicationId, chat: chats.number })
       .from(chats)
       .where(
-        or(...[...byApp].map(([app, numbers]) => and(eq(chats.applicationId, app), inArray(chats.number, numbers)))),
+        or(
+          ...[...byApp].map(([app, numbers]) =>
+            and(eq(chats.applicationId, app), inArray(chats.number, numbers)),
+          ),
+        ),
       )
   const ids = new Map((await select()).map((row) => [keyOf(row), row.id]))
   const missing = refs.filter((ref) => !ids.has(keyOf(ref)))
@@ -110,7 +126,14 @@ const resolveChatIds = async (db: Db, refs: ChatRef[], fallbackTime: Map<string,
         .values(
           missing.map((ref) => {
             const at = fallbackTime.get(keyOf(ref))!
-            return { applicationId: ref.app, number: ref.chat, title: null, titleVersion: 0, createdAt: at, updatedAt: at }
+            return {
+              applicationId: ref.app,
+              number: ref.chat,
+              title: null,
+              titleVersion: 0,
+              createdAt: at,
+              updatedAt: at,
+            }
           }),
         )
         .onDuplicateKeyUpdate({ set: { id: sql`id` } }),
@@ -164,7 +187,13 @@ export const persistMessages = async (deps: PersistDeps, jobs: MessageJob[]): Pr
   const stored = await deps.db
     .select()
     .from(messages)
-    .where(or(...[...byChat].map(([chatId, numbers]) => and(eq(messages.chatId, chatId), inArray(messages.number, numbers)))))
+    .where(
+      or(
+        ...[...byChat].map(([chatId, numbers]) =>
+          and(eq(messages.chatId, chatId), inArray(messages.number, numbers)),
+        ),
+      ),
+    )
   const chatOf = new Map(collapsed.map(({ winner }) => [chatIdOf(winner), winner]))
   const documents: MessageDocument[] = stored.map((row) => ({
     applicationId: chatOf.get(row.chatId)!.app,
@@ -179,7 +208,11 @@ export const persistMessages = async (deps: PersistDeps, jobs: MessageJob[]): Pr
   await deps.search.index(documents)
 
   await markDirty(deps, DIRTY_CHATS_KEY, [...byChat.keys()])
-  await markDirty(deps, DIRTY_APPLICATIONS_KEY, [...chatRefs.values()].map((ref) => ref.app))
+  await markDirty(
+    deps,
+    DIRTY_APPLICATIONS_KEY,
+    [...chatRefs.values()].map((ref) => ref.app),
+  )
   await raise(deps, [
     ...jobs.map((job) => ({ token: job.token, field: `m:${job.chat}`, number: job.message })),
     ...jobs.map((job) => ({ token: job.token, field: 'n', number: job.chat })),

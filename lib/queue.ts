@@ -62,7 +62,10 @@ export const ensureQueues = async (sqs: SQSClient, config: Config): Promise<Reco
   const urls = {} as Record<QueueName, string>
   for (const [queue, name] of Object.entries(queueNames(config)) as Array<[QueueName, string]>) {
     const dlq = await sqs.send(
-      new CreateQueueCommand({ QueueName: deadLetterName(name), Attributes: { MessageRetentionPeriod: '1209600' } }),
+      new CreateQueueCommand({
+        QueueName: deadLetterName(name),
+        Attributes: { MessageRetentionPeriod: '1209600' },
+      }),
     )
     const { Attributes } = await sqs.send(
       new GetQueueAttributesCommand({ QueueUrl: dlq.QueueUrl, AttributeNames: ['QueueArn'] }),
@@ -76,7 +79,8 @@ export const ensureQueues = async (sqs: SQSClient, config: Config): Promise<Reco
       }),
     }
     try {
-      urls[queue] = (await sqs.send(new CreateQueueCommand({ QueueName: name, Attributes: attributes }))).QueueUrl!
+      urls[queue] = (await sqs.send(new CreateQueueCommand({ QueueName: name, Attributes: attributes })))
+        .QueueUrl!
     } catch (error) {
       // The queue exists with other attributes (an operator changed them): align them.
       if (!/QueueAlreadyExists|QueueNameExists/.test(String((error as Error).name))) throw error
@@ -91,7 +95,8 @@ export const ensureQueues = async (sqs: SQSClient, config: Config): Promise<Reco
 export const lookUpQueues = async (sqs: SQSClient, config: Config): Promise<Record<QueueName, string>> => {
   const entries = await Promise.all(
     (Object.entries(queueNames(config)) as Array<[QueueName, string]>).map(
-      async ([queue, name]) => [queue, (await sqs.send(new GetQueueUrlCommand({ QueueName: name }))).QueueUrl!] as const,
+      async ([queue, name]) =>
+        [queue, (await sqs.send(new GetQueueUrlCommand({ QueueName: name }))).QueueUrl!] as const,
     ),
   )
   return Object.fromEntries(entries) as Record<QueueName, string>
@@ -102,7 +107,10 @@ export const lookUpQueues = async (sqs: SQSClient, config: Config): Promise<Reco
  * emulators accept less: fauxqs refuses emoji), while a chat message may hold any of it.
  */
 export const toSqsBody = (job: object) =>
-  JSON.stringify(job).replace(/[\u007f-\uffff]/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`)
+  JSON.stringify(job).replace(
+    /[\u007f-\uffff]/g,
+    (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  )
 
 interface Pending {
   body: string
@@ -143,7 +151,9 @@ export const createJobQueue = (
         const failure = failed.get(index)
         if (!failure) return item.resolve()
         logger.warn('SQS refused a job', { code: failure.Code, sender_fault: failure.SenderFault })
-        item.reject(new UnavailableError('the queue is', { cause: new Error(failure.Message ?? failure.Code) }))
+        item.reject(
+          new UnavailableError('the queue is', { cause: new Error(failure.Message ?? failure.Code) }),
+        )
       })
     } catch (error) {
       for (const item of batch) item.reject(new UnavailableError('the queue is', { cause: error }))
@@ -157,7 +167,11 @@ export const createJobQueue = (
     while (items.length > 0) {
       const batch: Pending[] = []
       let bytes = 0
-      while (items.length > 0 && batch.length < MAX_BATCH_ENTRIES && bytes + items[0]!.bytes <= MAX_BATCH_BYTES) {
+      while (
+        items.length > 0 &&
+        batch.length < MAX_BATCH_ENTRIES &&
+        bytes + items[0]!.bytes <= MAX_BATCH_BYTES
+      ) {
         const item = items.shift()!
         bytes += item.bytes
         batch.push(item)
@@ -233,7 +247,11 @@ export const startPoller = (
         QueueUrl: queueUrl,
         MaxNumberOfMessages: 10,
         WaitTimeSeconds: waitSeconds,
-        MessageSystemAttributeNames: ['ApproximateReceiveCount', 'SentTimestamp', 'ApproximateFirstReceiveTimestamp'],
+        MessageSystemAttributeNames: [
+          'ApproximateReceiveCount',
+          'SentTimestamp',
+          'ApproximateFirstReceiveTimestamp',
+        ],
       }),
       { abortSignal: abort.signal },
     )

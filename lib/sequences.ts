@@ -102,9 +102,10 @@ return 0
 
 type Reply = [string, string?, string?, string?]
 type ScriptName = 'createChat' | 'createMessage' | 'updateChat' | 'updateMessage'
-type ScriptedRedis = Redis & Record<ScriptName, (...args: string[]) => Promise<Reply>> & {
-  raiseCounter(key: string, field: string, number: string): Promise<number>
-}
+type ScriptedRedis = Redis &
+  Record<ScriptName, (...args: string[]) => Promise<Reply>> & {
+    raiseCounter(key: string, field: string, number: string): Promise<number>
+  }
 
 const defined = new WeakSet<Redis>()
 
@@ -202,7 +203,11 @@ const runScript = async (
 ): Promise<Accepted> => {
   const redis = scripted(deps.redis)
   const fingerprint = fingerprintOf(idempotency)
-  const keys = [applicationKey(token), countersKey(token), idempotencyKey(token, scope, idempotency?.key ?? '')]
+  const keys = [
+    applicationKey(token),
+    countersKey(token),
+    idempotencyKey(token, scope, idempotency?.key ?? ''),
+  ]
   for (let attempt = 0; attempt < 4; attempt++) {
     const [status, app, number, version] = await withRedis(() =>
       redis[script](...keys, fingerprint, String(IDEMPOTENCY_TTL_S), ...args.map(String)),
@@ -211,7 +216,12 @@ const runScript = async (
     switch (status) {
       case 'ok':
       case 'replay':
-        return { applicationId, number: Number(number), version: Number(version), isReplay: status === 'replay' }
+        return {
+          applicationId,
+          number: Number(number),
+          version: Number(version),
+          isReplay: status === 'replay',
+        }
       case 'no_app':
         throw new NotFoundError('application not found')
       case 'no_chat':
@@ -269,7 +279,8 @@ export const raiseCounters = async (
   }
   const r = scripted(redis)
   await Promise.all(
-    [...highest.values()].map((item) => r.raiseCounter(countersKey(item.token), item.field, String(item.number))),
+    [...highest.values()].map((item) =>
+      r.raiseCounter(countersKey(item.token), item.field, String(item.number)),
+    ),
   )
 }
-

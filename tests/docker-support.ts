@@ -86,3 +86,90 @@ export const parseDotenv = (text: string): Record<string, string> =>
         return [line.slice(0, at).trim(), line.slice(at + 1).trim()]
       }),
   )
+
+export interface DockerInstruction {
+  keyword: string
+  args: string
+}
+
+export interface DockerStage {
+  name: string
+  from: string
+  instructions: DockerInstruction[]
+}
+
+/**
+ * Reads a Dockerfile into its stages: continuation lines joined, comments dropped, `${ARG}` in FROM
+ * replaced by the global ARG defaults.
+ */
+export const parseDockerfile = (text: string): DockerStage[] => {
+  const logical: string[] = []
+  let pending = ''
+  for (const raw of text.split('\n')) {
+    const line = raw.trim()
+    if (!pending && (line === '' || line.startsWith('#'))) continue
+    if (pending && line.startsWith('#')) continue
+    if (line.endsWith('\\')) {
+      pending += `${line.slice(0, -1).trim()} `
+      continue
+    }
+    logical.push(`${pending}${line}`.trim())
+    pending = ''
+  }
+  const globalArgs: Record<string, string> = {}
+  const stages: DockerStage[] = []
+  for (const line of logical) {
+    const [, keyword = '', args = ''] = line.match(/^(\S+)\s*(.*)$/) ?? []
+    const upper = keyword.toUpperCase()
+    if (upper === 'FROM') {
+      const resolved = args.replace(/\$\{?(\w+)\}?/g, (_, name: string) => globalArgs[name] ?? '')
+      const [from = '', , name] = resolved.split(/\s+/)
+      stages.push({ name: name ?? String(stages.length), from, instructions: [] })
+    } else if (stages.length === 0) {
+      const [, name, value] = args.match(/^(\w+)=(.*)$/) ?? []
+      if (upper === 'ARG' && name) globalArgs[name] = value ?? ''
+    } else {
+      stages.at(-1)!.instructions.push({ keyword: upper, args })
+    }
+  }
+  return stages
+}
+
+/** The instructions of a stage with this keyword. */
+export const instructionsOf = (stage: DockerStage, keyword: string) =>
+  stage.instructions.filter((instruction) => instruction.keyword === keyword).map((instruction) => instruction.args)
+
+/** The stages a stage builds on, nearest first, itself included (FROM <stage>). */
+export const stageChain = (stages: DockerStage[], name: string): DockerStage[] => {
+  const stage = stages.find((candidate) => candidate.name === name)
+  if (!stage) return []
+  return [...stageChain(stages, stage.from), stage]
+}
+
+/** True when a .dockerignore excludes a path (patterns with `*`, `**` and `!`; last match wins). */
+export const isDockerIgnored = (patterns: string[], path: string) => {
+  const toRegExp = (pattern: string) =>
+    new RegExp(
+      `^${pattern
+        .replace(/^\/+|\/+$/g, '')
+        .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+        .replace(/\*\*\//g, '\u0000')
+        .replace(/\*\*/g, '.*')
+        .replace(/\*/g, '[^/]*')
+        .replace(/\?/g, '[^/]')
+        .replace(/\u0000/g, '(?:.*/)?')}(?:/.*)?$`,
+    )
+  let ignored = false
+  for (const pattern of patterns) {
+    const negated = pattern.startsWith('!')
+    if (toRegExp(negated ? pattern.slice(1) : pattern).test(path)) ignored = !negated
+  }
+  return ignored
+}
+
+/** The patterns of .dockerignore. */
+export const dockerignorePatterns = () =>
+  readRepoFile('.dockerignore')
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line && !line.startsWith('#'))

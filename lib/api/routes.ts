@@ -65,7 +65,7 @@ export const routes = {
   updateApplication: patchAndPut({
     path: paths.application,
     operationId: 'updateApplication',
-    summary: "Rename an application (PATCH and PUT alike: `name` is the only writable field)",
+    summary: 'Rename an application (PATCH and PUT alike: `name` is the only writable field)',
     tag: 'applications',
     body: s.applicationInput,
     success: { status: 200, description: 'The updated application', schema: s.applicationOutput },

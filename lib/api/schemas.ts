@@ -10,7 +10,11 @@ const name = v.pipe(
 )
 
 const title = v.nullable(
-  v.pipe(v.string('title must be a string or null'), v.trim(), v.maxLength(255, 'title must be at most 255 characters')),
+  v.pipe(
+    v.string('title must be a string or null'),
+    v.trim(),
+    v.maxLength(255, 'title must be at most 255 characters'),
+  ),
 )
 
 const body = v.pipe(
@@ -123,7 +127,10 @@ export const searchHitOutput = v.strictObject({
   body: v.string(),
   created_at: timestamp,
   updated_at: timestamp,
-  highlight: v.pipe(v.string(), v.description('the body, HTML-escaped, with each match wrapped in <em>…</em>')),
+  highlight: v.pipe(
+    v.string(),
+    v.description('the body, HTML-escaped, with each match wrapped in <em>…</em>'),
+  ),
 })
 
 export const searchPageOutput = v.strictObject({ data: v.array(searchHitOutput), total: count })

@@ -59,7 +59,9 @@ const compiledRoutes = allRoutes.map((route) => ({
 
 /** The methods some route allows on this path; empty when no route has this path at all. */
 export const allowedMethods = (path: string): string[] => {
-  const methods: string[] = compiledRoutes.filter((route) => route.pattern.test(path)).map((route) => route.method)
+  const methods: string[] = compiledRoutes
+    .filter((route) => route.pattern.test(path))
+    .map((route) => route.method)
   if (methods.includes('GET')) methods.push('HEAD')
   return [...new Set(methods)]
 }
@@ -109,7 +111,9 @@ export const createApi = (logger: Logger) => {
     const error =
       allowed.length > 0
         ? new MethodNotAllowedError(c.req.method, allowed)
-        : new NotFoundError(`no route for ${c.req.method} ${c.req.path.replace(/^\/applications\/[^/]+/, '/applications/…')}`)
+        : new NotFoundError(
+            `no route for ${c.req.method} ${c.req.path.replace(/^\/applications\/[^/]+/, '/applications/…')}`,
+          )
     return toErrorResponse(error, c, logger)
   })
   return app

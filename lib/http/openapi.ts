@@ -24,7 +24,10 @@ const toOpenApiPath = (path: string) => path.replace(/:([a-z]+)(\{[^}]+\})?/gi, 
 const PARAMETER_DOCS: Record<string, JsonObject> = {
   token: { description: 'The application token', schema: { type: 'string', pattern: '^[A-Za-z0-9_-]{32}$' } },
   chat: { description: 'The chat number', schema: { type: 'integer', minimum: 1, maximum: 2147483647 } },
-  message: { description: 'The message number', schema: { type: 'integer', minimum: 1, maximum: 2147483647 } },
+  message: {
+    description: 'The message number',
+    schema: { type: 'integer', minimum: 1, maximum: 2147483647 },
+  },
 }
 
 const operationOf = (route: RouteSpec): JsonObject => {
