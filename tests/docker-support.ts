@@ -137,7 +137,9 @@ export const parseDockerfile = (text: string): DockerStage[] => {
 
 /** The instructions of a stage with this keyword. */
 export const instructionsOf = (stage: DockerStage, keyword: string) =>
-  stage.instructions.filter((instruction) => instruction.keyword === keyword).map((instruction) => instruction.args)
+  stage.instructions
+    .filter((instruction) => instruction.keyword === keyword)
+    .map((instruction) => instruction.args)
 
 /** The stages a stage builds on, nearest first, itself included (FROM <stage>). */
 export const stageChain = (stages: DockerStage[], name: string): DockerStage[] => {
