@@ -16,7 +16,7 @@ import org.opensearch.http.HttpServerTransport;
 /**
  * Starts ONE embedded OpenSearch node for tests.
  *
- * Usage: java -cp CLASSPATH dev.searchengine.Main [httpPort|0] [baseDir]
+ * Usage: java -cp CLASSPATH [-Dsearch.engine.cleanOnExit=true] dev.searchengine.Main [httpPort|0] [baseDir]
  *
  * httpPort 0 (default) binds an ephemeral port. baseDir defaults to a fresh temp dir.
  * When the node is up and the cluster is yellow/green, prints exactly one line
@@ -70,8 +70,16 @@ public final class Main {
         });
 
         final CountDownLatch stopped = new CountDownLatch(1);
+        final boolean cleanOnExit = Boolean.getBoolean("search.engine.cleanOnExit");
         final Thread hook = new Thread(() -> {
             closeQuietly(runner);
+            if (cleanOnExit) {
+                try {
+                    runner.clean(); // deletes basePath
+                } catch (final Throwable t) {
+                    System.err.println("search-engine: could not delete " + basePath + ": " + t);
+                }
+            }
             stopped.countDown();
         }, "search-engine-shutdown");
         Runtime.getRuntime().addShutdownHook(hook);
