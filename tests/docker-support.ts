@@ -155,11 +155,11 @@ export const isDockerIgnored = (patterns: string[], path: string) => {
       `^${pattern
         .replace(/^\/+|\/+$/g, '')
         .replace(/[.+^${}()|[\]\\]/g, '\\$&')
-        .replace(/\*\*\//g, '\u0000')
+        .replace(/\*\*\//g, '<globstar/>')
         .replace(/\*\*/g, '.*')
         .replace(/\*/g, '[^/]*')
         .replace(/\?/g, '[^/]')
-        .replace(/\u0000/g, '(?:.*/)?')}(?:/.*)?$`,
+        .replace(/<globstar\/>/g, '(?:.*/)?')}(?:/.*)?$`,
     )
   let ignored = false
   for (const pattern of patterns) {
