@@ -164,7 +164,7 @@ const inFlight = (deps: SequenceDeps) =>
 // A re-seed starts above the highest persisted number plus every job still queued: jobs in flight
 // may hold numbers MySQL does not show yet. Gaps are acceptable; duplicates never.
 const seedChats = async (deps: SequenceDeps, token: string, applicationId: number) => {
-  const [[row], inFlight] = await Promise.all([
+  const [[row], queued] = await Promise.all([
     withDatabase(() =>
       deps.db
         .select({ last: max(chats.number) })
@@ -173,11 +173,11 @@ const seedChats = async (deps: SequenceDeps, token: string, applicationId: numbe
     ),
     inFlight(deps),
   ])
-  await withRedis(() => deps.redis.hsetnx(countersKey(token), 'n', String((row?.last ?? 0) + inFlight)))
+  await withRedis(() => deps.redis.hsetnx(countersKey(token), 'n', String((row?.last ?? 0) + queued)))
 }
 
 const seedMessages = async (deps: SequenceDeps, token: string, applicationId: number, chat: number) => {
-  const [[row], inFlight] = await Promise.all([
+  const [[row], queued] = await Promise.all([
     withDatabase(() =>
       deps.db
         .select({ last: max(messages.number) })
@@ -188,7 +188,7 @@ const seedMessages = async (deps: SequenceDeps, token: string, applicationId: nu
     inFlight(deps),
   ])
   await withRedis(() =>
-    deps.redis.hsetnx(countersKey(token), `m:${chat}`, String((row?.last ?? 0) + inFlight)),
+    deps.redis.hsetnx(countersKey(token), `m:${chat}`, String((row?.last ?? 0) + queued)),
   )
 }
 

@@ -1,7 +1,23 @@
+import { randomBytes } from 'node:crypto'
+import mysql from 'mysql2/promise'
 import type { TestProject } from 'vitest/node'
+import { serverUrl } from './harness-url.ts'
+
+const dropRunDatabases = async (runId: string) => {
+  const connection = await mysql.createConnection(serverUrl())
+  try {
+    const [rows] = await connection.query('SHOW DATABASES LIKE ?', [`chat_test_${runId}_%`])
+    for (const row of rows as Array<Record<string, string>>) {
+      await connection.query(`DROP DATABASE IF EXISTS \`${Object.values(row)[0]}\``)
+    }
+  } finally {
+    await connection.end()
+  }
+}
 
 declare module 'vitest' {
   export interface ProvidedContext {
+    runId: string
     sqsEndpoint: string
     elasticsearchUrl: string
   }
@@ -14,6 +30,11 @@ declare module 'vitest' {
  */
 export default async function setup(project: TestProject) {
   const stops: Array<() => Promise<void>> = []
+
+  // Databases are named after the run, so that two runs on one machine never share rows.
+  const runId = randomBytes(3).toString('hex')
+  project.provide('runId', runId)
+  stops.push(() => dropRunDatabases(runId))
 
   let sqsEndpoint = process.env.SQS_ENDPOINT
   if (!sqsEndpoint) {

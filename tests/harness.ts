@@ -6,20 +6,14 @@ import { type Config, loadConfig } from '../lib/config.ts'
 import { migrateDatabase } from '../lib/db.ts'
 import { createDeps, type Deps } from '../lib/deps.ts'
 import { silentLogger } from '../lib/logger.ts'
+import { serverUrl } from './harness-url.ts'
 
 const worker = process.env.VITEST_POOL_ID ?? process.env.VITEST_WORKER_ID ?? '0'
 
-/** The MySQL server under test: TEST_DATABASE_URL, else DATABASE_URL's server, else local root. */
-const serverUrl = () => {
-  const url = new URL(process.env.TEST_DATABASE_URL ?? process.env.DATABASE_URL ?? 'mysql://root@127.0.0.1:3306/')
-  url.pathname = '/'
-  return url
-}
-
-/** One database per test worker, so test files in parallel workers never share rows. */
+/** One database per test worker and run, so test files in parallel workers never share rows. */
 export const workerDatabaseUrl = () => {
-  const url = serverUrl()
-  url.pathname = `/chat_test_w${worker}`
+  const url = new URL(serverUrl())
+  url.pathname = `/chat_test_${inject('runId')}_w${worker}`
   return url.toString()
 }
 
