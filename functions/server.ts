@@ -6,6 +6,7 @@ import { createApi } from '../lib/http/api.ts'
 import { createLogger } from '../lib/logger.ts'
 import { type Poller, queueArnOf, startPoller } from '../lib/queue.ts'
 import { retryWithBackoff } from '../lib/retry.ts'
+import { startScheduler } from '../lib/scheduler.ts'
 import { createCreateApplicationApp } from './create-application/app.ts'
 import { createCreateChatApp } from './create-chat/app.ts'
 import { createCreateMessageApp } from './create-message/app.ts'
@@ -18,6 +19,7 @@ import { createListChatsApp } from './list-chats/app.ts'
 import { createListMessagesApp } from './list-messages/app.ts'
 import { createPersistChatsConsumer } from './persist-chats/consumer.ts'
 import { createPersistMessagesConsumer } from './persist-messages/consumer.ts'
+import { createReconcileCountsJob } from './reconcile-counts/job.ts'
 import { createUpdateApplicationApp } from './update-application/app.ts'
 import { createUpdateChatApp } from './update-chat/app.ts'
 import { createUpdateMessageApp } from './update-message/app.ts'
@@ -71,9 +73,12 @@ export interface RunningServer {
 
 /**
  * Prepares the backing services (migrations, queues), retrying while they boot, then serves HTTP
- * and, unless RUN_WORKERS is false, runs the pollers. Returns once listening.
+ * and, unless RUN_WORKERS is false, runs the pollers and the scheduler. Returns once listening.
  */
-export const startServer = async (config: Config, deps: Deps = createDeps(config)): Promise<RunningServer> => {
+export const startServer = async (
+  config: Config,
+  deps: Deps = createDeps(config),
+): Promise<RunningServer> => {
   const { logger } = deps
   if (config.DATABASE_MIGRATE_ON_START) {
     await retryWithBackoff('database migration', () => migrateDatabase(config.DATABASE_URL), logger)
@@ -82,10 +87,24 @@ export const startServer = async (config: Config, deps: Deps = createDeps(config
   await retryWithBackoff('queue setup', () => deps.queueUrls(), logger)
 
   const workers = config.RUN_WORKERS && config.SQS_POLLERS > 0 ? await startWorkers(deps) : undefined
+  const scheduler = config.RUN_WORKERS
+    ? startScheduler(
+        [
+          {
+            name: 'reconcile-counts',
+            intervalMs: config.RECONCILE_INTERVAL_S * 1000,
+            run: createReconcileCountsJob(deps),
+          },
+        ],
+        deps.logger,
+      )
+    : undefined
 
   const app = createServerApp(deps)
   const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
-    const instance = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, () => resolve(instance))
+    const instance = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, () =>
+      resolve(instance),
+    )
   })
   const address = server.address()
   const port = typeof address === 'object' && address ? address.port : config.PORT
@@ -97,7 +116,7 @@ export const startServer = async (config: Config, deps: Deps = createDeps(config
     stopping ??= (async () => {
       logger.info('shutting down')
       await new Promise<void>((resolve) => server.close(() => resolve()))
-      await workers?.stop()
+      await Promise.all([workers?.stop(), scheduler?.stop()])
       await deps.close()
       logger.info('stopped')
     })()

@@ -11,5 +11,5 @@ export const countersKey = (token: string) => `n:{${token}}`
 export const idempotencyKey = (token: string, scope: string, key: string) => `i:{${token}}:${scope}:${key}`
 
 /** Sets of application and chat ids whose rows changed since the reconciler last drained them. */
-export const DIRTY_APPLICATIONS_KEY = 'dirty:applications'
-export const DIRTY_CHATS_KEY = 'dirty:chats'
+export const DIRTY_APPLICATIONS_KEY = 'counts:{dirty}:applications'
+export const DIRTY_CHATS_KEY = 'counts:{dirty}:chats'

@@ -147,14 +147,17 @@ export const createJobQueue = (
         }),
       )
       const failed = new Map((result.Failed ?? []).map((entry) => [Number(entry.Id), entry]))
-      batch.forEach((item, index) => {
+      for (const [index, item] of batch.entries()) {
         const failure = failed.get(index)
-        if (!failure) return item.resolve()
+        if (!failure) {
+          item.resolve()
+          continue
+        }
         logger.warn('SQS refused a job', { code: failure.Code, sender_fault: failure.SenderFault })
         item.reject(
           new UnavailableError('the queue is', { cause: new Error(failure.Message ?? failure.Code) }),
         )
-      })
+      }
     } catch (error) {
       for (const item of batch) item.reject(new UnavailableError('the queue is', { cause: error }))
     }

@@ -27,8 +27,8 @@ import { withRedis } from './redis.ts'
 //   compare-and-delete. A run checks it still holds the lock before each UPDATE, so a run that
 //   stalled past the lock's expiry stops instead of writing counts older than its successor's.
 //
-// The Lua scripts touch the lock, dirty and processing keys together: on a Redis Cluster these keys
-// would need one hash tag. This deployment uses a single Redis (or a non-cluster replication group).
+// The Lua scripts touch the lock, dirty and processing keys together, so they all share the hash
+// tag {dirty} (see lib/keys.ts) and stay in one slot on a Redis Cluster.
 
 export type ReconcileDeps = Pick<Deps, 'db' | 'redis' | 'logger'>
 export type ReconcileMode = 'incremental' | 'full'
@@ -61,9 +61,9 @@ export interface ReconcileOptions {
   onCounted?: () => Promise<void>
 }
 
-export const RECONCILE_LOCK_KEY = 'reconcile:lock'
+export const RECONCILE_LOCK_KEY = 'counts:{dirty}:lock'
 /** Epoch milliseconds of the last completed full sweep. Lost with Redis's data, which makes the next run a sweep. */
-export const LAST_FULL_SWEEP_KEY = 'reconcile:last-full'
+export const LAST_FULL_SWEEP_KEY = 'counts:{dirty}:last-full'
 const processingKey = (dirtyKey: string) => `${dirtyKey}:processing`
 
 const DEFAULT_BATCH_SIZE = 1000

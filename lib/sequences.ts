@@ -187,9 +187,7 @@ const seedMessages = async (deps: SequenceDeps, token: string, applicationId: nu
     ),
     inFlight(deps),
   ])
-  await withRedis(() =>
-    deps.redis.hsetnx(countersKey(token), `m:${chat}`, String((row?.last ?? 0) + queued)),
-  )
+  await withRedis(() => deps.redis.hsetnx(countersKey(token), `m:${chat}`, String((row?.last ?? 0) + queued)))
 }
 
 /** Runs a numbering script, seeding what Redis lacks from MySQL, until it answers. */

@@ -1,10 +1,12 @@
-import { expect } from 'vitest'
 import * as v from 'valibot'
+import { expect } from 'vitest'
 
 /** Asserts that a response body matches the schema the OpenAPI description publishes for it. */
 export const expectShape = <S extends v.GenericSchema>(schema: S, value: unknown): v.InferOutput<S> => {
   const result = v.safeParse(schema, value)
-  expect(result.issues?.map((issue) => `${issue.path?.map((p) => p.key).join('.')}: ${issue.message}`) ?? []).toEqual([])
+  expect(
+    result.issues?.map((issue) => `${issue.path?.map((p) => p.key).join('.')}: ${issue.message}`) ?? [],
+  ).toEqual([])
   return result.output as v.InferOutput<S>
 }
 

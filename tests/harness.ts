@@ -58,7 +58,8 @@ export const createTestDeps = async (overrides: Record<string, string> = {}): Pr
 export const resetDatabase = async () => {
   const connection = await mysql.createConnection(workerDatabaseUrl())
   try {
-    for (const table of ['messages', 'chats', 'applications']) await connection.query(`TRUNCATE TABLE ${table}`)
+    for (const table of ['messages', 'chats', 'applications'])
+      await connection.query(`TRUNCATE TABLE ${table}`)
   } finally {
     await connection.end()
   }
@@ -123,12 +124,16 @@ export const drainQueues = async (deps: Deps, { timeoutMs = 20_000 } = {}) => {
 }
 
 /** An SQS event as Lambda delivers it, from message bodies (strings or objects). */
-export const sqsEvent = (...items: Array<{ body: string; messageId?: string } | object | string>): SQSEvent => ({
+export const sqsEvent = (
+  ...items: Array<{ body: string; messageId?: string } | object | string>
+): SQSEvent => ({
   Records: items.map((item, index) => {
     const { body, messageId } =
       typeof item === 'string'
         ? { body: item, messageId: undefined }
-        : 'body' in item && typeof item.body === 'string' && Object.keys(item).every((k) => k === 'body' || k === 'messageId')
+        : 'body' in item &&
+            typeof item.body === 'string' &&
+            Object.keys(item).every((k) => k === 'body' || k === 'messageId')
           ? (item as { body: string; messageId?: string })
           : { body: JSON.stringify(item), messageId: undefined }
     return {

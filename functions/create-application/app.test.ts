@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { applicationOutput, errorOutput } from '../../lib/api/schemas.ts'
 import type { Deps } from '../../lib/deps.ts'
 import { applicationKey } from '../../lib/keys.ts'
-import { createTestDeps } from '../../tests/harness.ts'
 import { expectShape, json } from '../../tests/factories.ts'
+import { createTestDeps } from '../../tests/harness.ts'
 import { createCreateApplicationApp } from './app.ts'
 
 describe('POST /applications', () => {
@@ -43,7 +43,9 @@ describe('POST /applications', () => {
       Array.from({ length: 40 }, () => app.request('/applications', json('POST', { name: 'many' }))),
     )
 
-    const tokens = await Promise.all(responses.map(async (res) => ((await res.json()) as { token: string }).token))
+    const tokens = await Promise.all(
+      responses.map(async (res) => ((await res.json()) as { token: string }).token),
+    )
     expect(new Set(tokens).size).toBe(40)
   })
 

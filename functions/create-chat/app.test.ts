@@ -42,7 +42,9 @@ describe('POST /applications/:token/chats', () => {
       Array.from({ length: 200 }, () => app.request(`/applications/${token}/chats`, { method: 'POST' })),
     )
 
-    const numbers = await Promise.all(responses.map(async (res) => ((await res.json()) as { number: number }).number))
+    const numbers = await Promise.all(
+      responses.map(async (res) => ((await res.json()) as { number: number }).number),
+    )
     expect(numbers.sort((a, b) => a - b)).toEqual(Array.from({ length: 200 }, (_, i) => i + 1))
     await drainQueues(deps)
     const page = await listChats(deps, token, { limit: 100, after: 100 })
@@ -77,7 +79,9 @@ describe('POST /applications/:token/chats', () => {
     // Concurrent first misses may each look once; after that the negative entry answers.
     expect(queries.count).toBeLessThanOrEqual(50)
     const afterFlood = queries.count
-    await Promise.all(Array.from({ length: 50 }, () => app.request(`/applications/${unknown}/chats`, { method: 'POST' })))
+    await Promise.all(
+      Array.from({ length: 50 }, () => app.request(`/applications/${unknown}/chats`, { method: 'POST' })),
+    )
     expect(queries.count).toBe(afterFlood)
     queries.stop()
   })
@@ -102,11 +106,15 @@ describe('POST /applications/:token/chats', () => {
       const headers = { 'Idempotency-Key': 'device-42:create-chat' }
 
       const responses = await Promise.all(
-        Array.from({ length: 50 }, () => app.request(`/applications/${token}/chats`, json('POST', { title: 'once' }, headers))),
+        Array.from({ length: 50 }, () =>
+          app.request(`/applications/${token}/chats`, json('POST', { title: 'once' }, headers)),
+        ),
       )
 
       expect(new Set(responses.map((res) => res.status))).toEqual(new Set([202]))
-      const numbers = await Promise.all(responses.map(async (res) => ((await res.json()) as { number: number }).number))
+      const numbers = await Promise.all(
+        responses.map(async (res) => ((await res.json()) as { number: number }).number),
+      )
       expect(new Set(numbers)).toEqual(new Set([1]))
       await drainQueues(deps)
       expect((await listChats(deps, token, { limit: 100, after: 0 })).data).toHaveLength(1)
@@ -130,22 +138,30 @@ describe('POST /applications/:token/chats', () => {
       await app.request(`/applications/${a}/chats`, json('POST', {}, { 'Idempotency-Key': 'same' }))
       await app.request(`/applications/${a}/chats`, json('POST', {}, { 'Idempotency-Key': 'other' }))
 
-      const res = await app.request(`/applications/${b}/chats`, json('POST', {}, { 'Idempotency-Key': 'same' }))
+      const res = await app.request(
+        `/applications/${b}/chats`,
+        json('POST', {}, { 'Idempotency-Key': 'same' }),
+      )
 
       expect(await res.json()).toEqual({ number: 1 })
     })
 
-    it.each([['an empty key', ''], ['a key with a space', 'a b'], ['a key over 255 characters', 'k'.repeat(256)], ['a non-ASCII key', 'clé']])(
-      'answers 400 invalid_parameter for %s',
-      async (_case, key) => {
-        const token = await newApplication()
+    it.each([
+      ['an empty key', ''],
+      ['a key with a space', 'a b'],
+      ['a key over 255 characters', 'k'.repeat(256)],
+      ['a non-ASCII key', 'clé'],
+    ])('answers 400 invalid_parameter for %s', async (_case, key) => {
+      const token = await newApplication()
 
-        const res = await app.request(`/applications/${token}/chats`, json('POST', {}, { 'Idempotency-Key': key }))
+      const res = await app.request(
+        `/applications/${token}/chats`,
+        json('POST', {}, { 'Idempotency-Key': key }),
+      )
 
-        expect(res.status).toBe(400)
-        expect(expectShape(errorOutput, await res.json()).error.code).toBe('invalid_parameter')
-      },
-    )
+      expect(res.status).toBe(400)
+      expect(expectShape(errorOutput, await res.json()).error.code).toBe('invalid_parameter')
+    })
   })
 
   it.each([
@@ -171,7 +187,10 @@ describe('POST /applications/:token/chats', () => {
       headers: { 'content-type': 'text/plain' },
       body: 'title',
     })
-    const huge = await app.request(`/applications/${token}/chats`, json('POST', { title: 'x'.repeat(70_000) }))
+    const huge = await app.request(
+      `/applications/${token}/chats`,
+      json('POST', { title: 'x'.repeat(70_000) }),
+    )
 
     expect(text.status).toBe(415)
     expect(huge.status).toBe(413)

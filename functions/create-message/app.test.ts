@@ -56,9 +56,13 @@ describe('POST /applications/:token/chats/:chat/messages', () => {
   it('numbers 300 concurrent messages of one chat 1..300 and persists them all', async () => {
     const { token, chat } = await newChat()
 
-    const responses = await Promise.all(Array.from({ length: 300 }, (_, i) => post(token, chat, { body: `m${i}` })))
+    const responses = await Promise.all(
+      Array.from({ length: 300 }, (_, i) => post(token, chat, { body: `m${i}` })),
+    )
 
-    const numbers = await Promise.all(responses.map(async (res) => ((await res.json()) as { number: number }).number))
+    const numbers = await Promise.all(
+      responses.map(async (res) => ((await res.json()) as { number: number }).number),
+    )
     expect(numbers.sort((a, b) => a - b)).toEqual(Array.from({ length: 300 }, (_, i) => i + 1))
     await drainQueues(deps)
     const pages = [
@@ -84,7 +88,9 @@ describe('POST /applications/:token/chats/:chat/messages', () => {
     const { token, chat } = await newChat()
     const queries = countQueries(deps)
 
-    const flood = await Promise.all(Array.from({ length: 100 }, () => post(token, chat + 1, { body: 'nobody' })))
+    const flood = await Promise.all(
+      Array.from({ length: 100 }, () => post(token, chat + 1, { body: 'nobody' })),
+    )
     const next = await createChat(deps, token, {})
     const res = await post(token, next, { body: 'now it exists' })
 
@@ -103,7 +109,10 @@ describe('POST /applications/:token/chats/:chat/messages', () => {
   ])('answers %s as a chat number with %i', async (chat, status) => {
     const { token } = await newChat()
 
-    const res = await app.request(`/applications/${token}/chats/${chat}/messages`, json('POST', { body: 'x' }))
+    const res = await app.request(
+      `/applications/${token}/chats/${chat}/messages`,
+      json('POST', { body: 'x' }),
+    )
 
     expect(res.status).toBe(status)
     expect(expectShape(errorOutput, await res.json()).error.code).toBe('not_found')
@@ -113,10 +122,14 @@ describe('POST /applications/:token/chats/:chat/messages', () => {
     const { token, chat } = await newChat()
     const headers = { 'Idempotency-Key': 'retry-me' }
 
-    const responses = await Promise.all(Array.from({ length: 50 }, () => post(token, chat, { body: 'once' }, headers)))
+    const responses = await Promise.all(
+      Array.from({ length: 50 }, () => post(token, chat, { body: 'once' }, headers)),
+    )
     const reused = await post(token, chat, { body: 'twice' }, headers)
 
-    const numbers = await Promise.all(responses.map(async (res) => ((await res.json()) as { number: number }).number))
+    const numbers = await Promise.all(
+      responses.map(async (res) => ((await res.json()) as { number: number }).number),
+    )
     expect(new Set(numbers)).toEqual(new Set([1]))
     expect(reused.status).toBe(422)
     expect(expectShape(errorOutput, await reused.json()).error.code).toBe('idempotency_key_reused')
@@ -136,7 +149,10 @@ describe('POST /applications/:token/chats/:chat/messages', () => {
     const res = await post(token, chat, body)
 
     expect(res.status).toBe(422)
-    expect(expectShape(errorOutput, await res.json()).error.details).toContainEqual({ field: 'body', message })
+    expect(expectShape(errorOutput, await res.json()).error.details).toContainEqual({
+      field: 'body',
+      message,
+    })
   })
 
   it('keeps a body of exactly 10000 characters, emoji included, intact', async () => {

@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { applicationOutput, errorOutput } from '../../lib/api/schemas.ts'
 import { createApplication } from '../../lib/applications.ts'
 import type { Deps } from '../../lib/deps.ts'
-import { createTestDeps } from '../../tests/harness.ts'
 import { expectShape } from '../../tests/factories.ts'
+import { createTestDeps } from '../../tests/harness.ts'
 import { createGetApplicationApp } from './app.ts'
 
 describe('GET /applications/:token', () => {

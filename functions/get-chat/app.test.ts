@@ -27,7 +27,11 @@ describe('GET /applications/:token/chats/:chat', () => {
 
     expect(before.status).toBe(404)
     expect(after.status).toBe(200)
-    expect(expectShape(chatOutput, await after.json())).toMatchObject({ number: 1, title: 'hello', messages_count: 0 })
+    expect(expectShape(chatOutput, await after.json())).toMatchObject({
+      number: 1,
+      title: 'hello',
+      messages_count: 0,
+    })
   })
 
   it.each([

@@ -38,5 +38,8 @@ export const createHealthApp = (deps: HealthDeps) =>
           details: down.map((name) => ({ field: name, message: `${name} does not answer` })),
         })
       }
-      return c.json({ status: 'ready' as const, services: Object.fromEntries(names.map((name) => [name, 'up'])) })
+      return c.json({
+        status: 'ready' as const,
+        services: Object.fromEntries(names.map((name) => [name, 'up'])),
+      })
     })

@@ -26,7 +26,9 @@ describe('GET /applications/:token/chats', () => {
     const second = await app.request(`/applications/${token}/chats?limit=20&after=20`)
     const last = await app.request(`/applications/${token}/chats?limit=20&after=40`)
 
-    const pages = await Promise.all([first, second, last].map(async (res) => expectShape(chatPageOutput, await res.json())))
+    const pages = await Promise.all(
+      [first, second, last].map(async (res) => expectShape(chatPageOutput, await res.json())),
+    )
     expect(pages.map((page) => page.data.map((chat) => chat.number))).toEqual([
       Array.from({ length: 20 }, (_, i) => i + 1),
       Array.from({ length: 20 }, (_, i) => i + 21),
@@ -69,7 +71,9 @@ describe('GET /applications/:token/chats', () => {
 
   it('reads a page by a range over the (application_id, number) index, without a filesort', async () => {
     const query = chatPageQuery(deps.db, token, { limit: 20, after: 20 }).toSQL()
-    const [rows] = (await deps.database.pool.query(`EXPLAIN ${query.sql}`, query.params)) as unknown as [Array<Record<string, string | null>>]
+    const [rows] = (await deps.database.pool.query(`EXPLAIN ${query.sql}`, query.params)) as unknown as [
+      Array<Record<string, string | null>>,
+    ]
 
     const chatsPlan = rows.find((row) => row.table === 'chats')!
     expect(chatsPlan.key).toBe('chats_application_number_unique')

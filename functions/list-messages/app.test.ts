@@ -25,7 +25,10 @@ describe('GET /applications/:token/chats/:chat/messages', () => {
   afterAll(() => deps.close())
 
   it('pages by number with limit and after', async () => {
-    const first = expectShape(messagePageOutput, await (await app.request(`/applications/${token}/chats/1/messages?limit=10`)).json())
+    const first = expectShape(
+      messagePageOutput,
+      await (await app.request(`/applications/${token}/chats/1/messages?limit=10`)).json(),
+    )
     const last = expectShape(
       messagePageOutput,
       await (await app.request(`/applications/${token}/chats/1/messages?limit=10&after=20`)).json(),
@@ -65,7 +68,9 @@ describe('GET /applications/:token/chats/:chat/messages', () => {
 
   it('reads a page by a range over the (chat_id, number) index, without a filesort', async () => {
     const query = messagePageQuery(deps.db, token, 1, { limit: 10, after: 10 }).toSQL()
-    const [rows] = (await deps.database.pool.query(`EXPLAIN ${query.sql}`, query.params)) as unknown as [Array<Record<string, string | null>>]
+    const [rows] = (await deps.database.pool.query(`EXPLAIN ${query.sql}`, query.params)) as unknown as [
+      Array<Record<string, string | null>>,
+    ]
 
     const messagesPlan = rows.find((row) => row.table === 'messages')!
     expect(messagesPlan.key).toBe('messages_chat_number_unique')

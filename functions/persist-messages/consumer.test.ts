@@ -4,6 +4,7 @@ import { chats, messages } from '../../db/schema.ts'
 import { createApplication } from '../../lib/applications.ts'
 import type { Deps } from '../../lib/deps.ts'
 import type { ChatJob, MessageJob } from '../../lib/jobs.ts'
+import { DIRTY_APPLICATIONS_KEY, DIRTY_CHATS_KEY } from '../../lib/keys.ts'
 import { seededRandom, shuffle } from '../../tests/factories.ts'
 import { createTestDeps, sqsEvent } from '../../tests/harness.ts'
 import { createPersistChatsConsumer } from '../persist-chats/consumer.ts'
@@ -48,14 +49,25 @@ describe('persist-messages consumer', () => {
   })
   const storedMessages = (app: number) =>
     deps.db
-      .select({ chat: chats.number, number: messages.number, body: messages.body, createdAt: messages.createdAt, updatedAt: messages.updatedAt })
+      .select({
+        chat: chats.number,
+        number: messages.number,
+        body: messages.body,
+        createdAt: messages.createdAt,
+        updatedAt: messages.updatedAt,
+      })
       .from(messages)
       .innerJoin(chats, eq(chats.id, messages.chatId))
       .where(eq(chats.applicationId, app))
       .orderBy(chats.number, messages.number)
   const storedChats = (app: number) =>
     deps.db
-      .select({ number: chats.number, title: chats.title, createdAt: chats.createdAt, updatedAt: chats.updatedAt })
+      .select({
+        number: chats.number,
+        title: chats.title,
+        createdAt: chats.createdAt,
+        updatedAt: chats.updatedAt,
+      })
       .from(chats)
       .where(eq(chats.applicationId, app))
       .orderBy(chats.number)
@@ -64,13 +76,28 @@ describe('persist-messages consumer', () => {
     const base = await newApplication()
 
     const result = await persistMessages(
-      sqsEvent(message(base, { message: 1, body: 'one' }), message(base, { message: 2, body: 'two', version: T0 + 2_000 })),
+      sqsEvent(
+        message(base, { message: 1, body: 'one' }),
+        message(base, { message: 2, body: 'two', version: T0 + 2_000 }),
+      ),
     )
 
     expect(result).toEqual({ batchItemFailures: [] })
     expect(await storedMessages(base.app)).toEqual([
-      { chat: 1, number: 1, body: 'one', createdAt: new Date('2026-11-24T10:00:00.001Z'), updatedAt: new Date('2026-11-24T10:00:00.001Z') },
-      { chat: 1, number: 2, body: 'two', createdAt: new Date('2026-11-24T10:00:00.002Z'), updatedAt: new Date('2026-11-24T10:00:00.002Z') },
+      {
+        chat: 1,
+        number: 1,
+        body: 'one',
+        createdAt: new Date('2026-11-24T10:00:00.001Z'),
+        updatedAt: new Date('2026-11-24T10:00:00.001Z'),
+      },
+      {
+        chat: 1,
+        number: 2,
+        body: 'two',
+        createdAt: new Date('2026-11-24T10:00:00.002Z'),
+        updatedAt: new Date('2026-11-24T10:00:00.002Z'),
+      },
     ])
   })
 
@@ -83,7 +110,12 @@ describe('persist-messages consumer', () => {
 
     expect(bare).toEqual([expect.objectContaining({ number: 3, title: null })])
     expect(await storedChats(base.app)).toEqual([
-      { number: 3, title: 'late', createdAt: new Date('2026-11-24T10:00:00.000Z'), updatedAt: new Date('2026-11-24T10:00:00.000Z') },
+      {
+        number: 3,
+        title: 'late',
+        createdAt: new Date('2026-11-24T10:00:00.000Z'),
+        updatedAt: new Date('2026-11-24T10:00:00.000Z'),
+      },
     ])
   })
 
@@ -98,7 +130,13 @@ describe('persist-messages consumer', () => {
     await persistMessages(sqsEvent(newer, create))
 
     expect(await storedMessages(base.app)).toEqual([
-      { chat: 1, number: 1, body: 'v3', createdAt: new Date('2026-11-24T10:00:00.001Z'), updatedAt: new Date('2026-11-24T10:00:00.003Z') },
+      {
+        chat: 1,
+        number: 1,
+        body: 'v3',
+        createdAt: new Date('2026-11-24T10:00:00.001Z'),
+        updatedAt: new Date('2026-11-24T10:00:00.003Z'),
+      },
     ])
   })
 
@@ -123,7 +161,10 @@ describe('persist-messages consumer', () => {
   it('settles a record the database refuses on its own, without failing the others', async () => {
     const base = await newApplication()
     // A chat number beyond INT UNSIGNED passes the job schema but not MySQL's column.
-    const refused = { body: JSON.stringify(message(base, { chat: 2 ** 33, body: 'too far' })), messageId: 'refused' }
+    const refused = {
+      body: JSON.stringify(message(base, { chat: 2 ** 33, body: 'too far' })),
+      messageId: 'refused',
+    }
     const fine = { body: JSON.stringify(message(base, { body: 'kept' })), messageId: 'fine' }
 
     const result = await persistMessages(sqsEvent(refused, fine))
@@ -149,32 +190,58 @@ describe('persist-messages consumer', () => {
           accepted.push({ kind: 'chat', job: chat(base, { chat: lastChat, title: `t${step}`, version }) })
         } else if (roll < 0.2) {
           const n = 1 + Math.floor(random() * lastChat)
-          accepted.push({ kind: 'chat', job: chat(base, { op: 'update', chat: n, title: random() < 0.2 ? null : `u${step}`, version }) })
+          accepted.push({
+            kind: 'chat',
+            job: chat(base, { op: 'update', chat: n, title: random() < 0.2 ? null : `u${step}`, version }),
+          })
         } else {
           const n = 1 + Math.floor(random() * lastChat)
           const last = lastMessage.get(n) ?? 0
           if (last > 0 && roll < 0.45) {
             const m = 1 + Math.floor(random() * last)
-            accepted.push({ kind: 'message', job: message(base, { op: 'update', chat: n, message: m, body: `e${step}`, version }) })
+            accepted.push({
+              kind: 'message',
+              job: message(base, { op: 'update', chat: n, message: m, body: `e${step}`, version }),
+            })
           } else {
             lastMessage.set(n, last + 1)
-            accepted.push({ kind: 'message', job: message(base, { chat: n, message: last + 1, body: `b${step}`, version }) })
+            accepted.push({
+              kind: 'message',
+              job: message(base, { chat: n, message: last + 1, body: `b${step}`, version }),
+            })
           }
         }
       }
 
       // In order, exactly once.
-      const expectedChats = new Map<number, { number: number; title: string | null; createdAt: Date; updatedAt: Date }>()
-      const expectedMessages = new Map<string, { chat: number; number: number; body: string; createdAt: Date; updatedAt: Date }>()
+      const expectedChats = new Map<
+        number,
+        { number: number; title: string | null; createdAt: Date; updatedAt: Date }
+      >()
+      const expectedMessages = new Map<
+        string,
+        { chat: number; number: number; body: string; createdAt: Date; updatedAt: Date }
+      >()
       for (const { kind, job } of accepted) {
         const at = new Date(Math.floor(job.version / 1000))
         if (kind === 'chat') {
           const current = expectedChats.get(job.chat)
-          expectedChats.set(job.chat, { number: job.chat, title: job.title, createdAt: current?.createdAt ?? at, updatedAt: at })
+          expectedChats.set(job.chat, {
+            number: job.chat,
+            title: job.title,
+            createdAt: current?.createdAt ?? at,
+            updatedAt: at,
+          })
         } else {
           const key = `${job.chat}:${job.message}`
           const current = expectedMessages.get(key)
-          expectedMessages.set(key, { chat: job.chat, number: job.message, body: job.body, createdAt: current?.createdAt ?? at, updatedAt: at })
+          expectedMessages.set(key, {
+            chat: job.chat,
+            number: job.message,
+            body: job.body,
+            createdAt: current?.createdAt ?? at,
+            updatedAt: at,
+          })
         }
       }
 
@@ -193,10 +260,15 @@ describe('persist-messages consumer', () => {
           chatJobs.length ? persistChats(sqsEvent(...chatJobs)) : { batchItemFailures: [] },
           messageJobs.length ? persistMessages(sqsEvent(...messageJobs)) : { batchItemFailures: [] },
         ])
-        expect(results.flatMap((r) => r.batchItemFailures), `seed ${seed}`).toEqual([])
+        expect(
+          results.flatMap((r) => r.batchItemFailures),
+          `seed ${seed}`,
+        ).toEqual([])
       }
 
-      expect(await storedChats(base.app), `seed ${seed}`).toEqual([...expectedChats.values()].sort((a, b) => a.number - b.number))
+      expect(await storedChats(base.app), `seed ${seed}`).toEqual(
+        [...expectedChats.values()].sort((a, b) => a.number - b.number),
+      )
       expect(await storedMessages(base.app), `seed ${seed}`).toEqual(
         [...expectedMessages.values()].sort((a, b) => a.chat - b.chat || a.number - b.number),
       )
@@ -208,8 +280,11 @@ describe('persist-messages consumer', () => {
 
     await persistMessages(sqsEvent(message(base, { chat: 4 })))
 
-    const [row] = await deps.db.select({ id: chats.id }).from(chats).where(and(eq(chats.applicationId, base.app), eq(chats.number, 4)))
-    expect(await deps.redis.sismember('dirty:chats', String(row!.id))).toBe(1)
-    expect(await deps.redis.sismember('dirty:applications', String(base.app))).toBe(1)
+    const [row] = await deps.db
+      .select({ id: chats.id })
+      .from(chats)
+      .where(and(eq(chats.applicationId, base.app), eq(chats.number, 4)))
+    expect(await deps.redis.sismember(DIRTY_CHATS_KEY, String(row!.id))).toBe(1)
+    expect(await deps.redis.sismember(DIRTY_APPLICATIONS_KEY, String(base.app))).toBe(1)
   })
 })

@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { applicationOutput, errorOutput } from '../../lib/api/schemas.ts'
 import { createApplication } from '../../lib/applications.ts'
 import type { Deps } from '../../lib/deps.ts'
-import { createTestDeps } from '../../tests/harness.ts'
 import { expectShape, json } from '../../tests/factories.ts'
+import { createTestDeps } from '../../tests/harness.ts'
 import { createUpdateApplicationApp } from './app.ts'
 
 describe.each(['PATCH', 'PUT'])('%s /applications/:token', (method) => {
@@ -65,7 +65,10 @@ describe.each(['PATCH', 'PUT'])('%s /applications/:token', (method) => {
   it('answers 413 for a body over 64 KiB', async () => {
     const created = await createApplication(deps, { name: 'Stays' })
 
-    const res = await app.request(`/applications/${created.token}`, json(method, { name: 'y'.repeat(66_000) }))
+    const res = await app.request(
+      `/applications/${created.token}`,
+      json(method, { name: 'y'.repeat(66_000) }),
+    )
 
     expect(res.status).toBe(413)
   })

@@ -27,7 +27,10 @@ describe.each(['PATCH', 'PUT'])('%s /applications/:token/chats/:chat', (method) 
     const queries = countQueries(deps)
 
     const first = await app.request(`/applications/${token}/chats/${chat}`, json(method, { title: 'first' }))
-    const second = await app.request(`/applications/${token}/chats/${chat}`, json(method, { title: 'second' }))
+    const second = await app.request(
+      `/applications/${token}/chats/${chat}`,
+      json(method, { title: 'second' }),
+    )
 
     expect(queries.count).toBe(0)
     queries.stop()

@@ -47,7 +47,10 @@ describe.each(['PATCH', 'PUT'])('%s /applications/:token/chats/:chat/messages/:m
   it.each([
     ['an unknown message', (t: string, c: number) => `/applications/${t}/chats/${c}/messages/2`],
     ['an unknown chat', (t: string) => `/applications/${t}/chats/5/messages/1`],
-    ['a message number out of range', (t: string, c: number) => `/applications/${t}/chats/${c}/messages/4294967296`],
+    [
+      'a message number out of range',
+      (t: string, c: number) => `/applications/${t}/chats/${c}/messages/4294967296`,
+    ],
   ])('answers 404 for %s', async (_case, path) => {
     const { token, chat } = await newMessage()
 
@@ -60,7 +63,10 @@ describe.each(['PATCH', 'PUT'])('%s /applications/:token/chats/:chat/messages/:m
   it('answers 422 for a blank body', async () => {
     const { token, chat, message } = await newMessage()
 
-    const res = await app.request(`/applications/${token}/chats/${chat}/messages/${message}`, json(method, { body: '  ' }))
+    const res = await app.request(
+      `/applications/${token}/chats/${chat}/messages/${message}`,
+      json(method, { body: '  ' }),
+    )
 
     expect(res.status).toBe(422)
   })

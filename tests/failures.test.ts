@@ -1,0 +1,108 @@
+import { and, eq } from 'drizzle-orm'
+import { Redis } from 'ioredis'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { applications, chats, messages } from '../db/schema.ts'
+import type { Deps } from '../lib/deps.ts'
+import { createTestDeps, testConfig } from './harness.ts'
+import { eventually, mapLimit, type ServerProcess, startServerProcess, toEnv } from './processes.ts'
+
+const worker = Number(process.env.VITEST_POOL_ID ?? '1')
+
+const persistedNumbers = async (deps: Deps, token: string, chat: number) => {
+  const rows = await deps.db
+    .select({ number: messages.number })
+    .from(messages)
+    .innerJoin(chats, eq(chats.id, messages.chatId))
+    .innerJoin(applications, eq(applications.id, chats.applicationId))
+    .where(and(eq(applications.token, token), eq(chats.number, chat)))
+  return rows.map((row) => row.number)
+}
+
+describe('when things fail under load', () => {
+  let deps: Deps
+  const servers: ServerProcess[] = []
+
+  beforeAll(async () => {
+    deps = await createTestDeps()
+  })
+  afterEach(async () => {
+    await Promise.all(servers.splice(0).map((server) => server.stop()))
+  })
+  afterAll(() => deps.close())
+
+  const createApp = async (server: ServerProcess) => {
+    const res = await fetch(`${server.url}/applications`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'failures' }),
+    })
+    return ((await res.json()) as { token: string }).token
+  }
+  const postMessage = async (server: ServerProcess, token: string, chat: number, body: string) => {
+    try {
+      const res = await fetch(`${server.url}/applications/${token}/chats/${chat}/messages`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ body }),
+      })
+      return res.status === 202 ? ((await res.json()) as { number: number }).number : undefined
+    } catch {
+      return undefined // the server died with the request in flight: not accepted
+    }
+  }
+
+  it('never hands out a persisted number again after Redis loses everything mid-run', async () => {
+    // A Redis database of its own, so that flushing it touches no other test.
+    const redisUrl = `redis://127.0.0.1:6379/${1 + (worker % 15)}`
+    const env = toEnv(testConfig({ REDIS_URL: redisUrl, LOG_LEVEL: 'warn' }))
+    const checkDeps = await createTestDeps(env)
+    servers.push(await startServerProcess(env), await startServerProcess(env))
+    const token = await createApp(servers[0]!)
+    await fetch(`${servers[0]!.url}/applications/${token}/chats`, { method: 'POST' })
+    const flusher = new Redis(redisUrl)
+
+    const numbers = await mapLimit(Array.from({ length: 1_500 }), 50, async (_, i) => {
+      if (i === 600) await flusher.flushdb()
+      return postMessage(servers[i % 2]!, token, 1, `message ${i}`)
+    })
+
+    const accepted = numbers.filter((n): n is number => n !== undefined)
+    expect(accepted.length).toBe(1_500)
+    expect(new Set(accepted).size).toBe(accepted.length)
+    await eventually(async () => (await persistedNumbers(checkDeps, token, 1)).length >= accepted.length, {
+      what: 'every accepted message persisted',
+    })
+    expect((await persistedNumbers(checkDeps, token, 1)).sort((a, b) => a - b)).toEqual(
+      accepted.sort((a, b) => a - b),
+    )
+    await flusher.quit()
+    await checkDeps.close()
+  })
+
+  it('persists every job a server answered 202 for, though it is killed with SIGKILL under load', async () => {
+    const env = toEnv(testConfig({ SQS_VISIBILITY_TIMEOUT_S: '2', LOG_LEVEL: 'warn' }))
+    const victim = await startServerProcess(env)
+    const token = await createApp(victim)
+    await fetch(`${victim.url}/applications/${token}/chats`, { method: 'POST' })
+
+    let answered = 0
+    const numbers = await mapLimit(Array.from({ length: 1_000 }), 50, async (_, i) => {
+      if (answered === 400) void victim.kill()
+      const number = await postMessage(victim, token, 1, `message ${i}`)
+      if (number !== undefined) answered++
+      return number
+    })
+    await victim.kill()
+    servers.push(await startServerProcess(env))
+
+    const accepted = numbers.filter((n): n is number => n !== undefined)
+    expect(accepted.length).toBeGreaterThanOrEqual(400)
+    await eventually(
+      async () => {
+        const persisted = new Set(await persistedNumbers(deps, token, 1))
+        return accepted.every((n) => persisted.has(n))
+      },
+      { what: 'every 202 persisted after the crash', timeoutMs: 60_000 },
+    )
+  })
+})
