@@ -15,9 +15,10 @@ FROM deps AS build
 COPY . .
 RUN npm run typecheck
 
-# 3. production dependencies only, for the runtime image.
+# 3. production dependencies only, for the runtime image. `--omit=optional` too: TypeScript is an
+# optional peer of valibot, which would otherwise keep it ("devOptional") in the image.
 FROM deps AS prod-deps
-RUN npm prune --omit=dev --no-audit --no-fund
+RUN npm prune --omit=dev --omit=optional --no-audit --no-fund
 
 # 4. runtime: production dependencies and the code the server runs, as the unprivileged `node` user.
 FROM ${NODE_IMAGE} AS runtime
