@@ -20,6 +20,8 @@ import { createListMessagesApp } from './list-messages/app.ts'
 import { createPersistChatsConsumer } from './persist-chats/consumer.ts'
 import { createPersistMessagesConsumer } from './persist-messages/consumer.ts'
 import { createReconcileCountsJob } from './reconcile-counts/job.ts'
+import { createRetryIndexingSchedule } from './retry-indexing/job.ts'
+import { createSearchMessagesApp } from './search-messages/app.ts'
 import { createUpdateApplicationApp } from './update-application/app.ts'
 import { createUpdateChatApp } from './update-chat/app.ts'
 import { createUpdateMessageApp } from './update-message/app.ts'
@@ -36,6 +38,7 @@ export const createServerApp = (deps: Deps) =>
     .route('/', createListChatsApp(deps))
     .route('/', createGetChatApp(deps))
     .route('/', createUpdateChatApp(deps))
+    .route('/', createSearchMessagesApp(deps))
     .route('/', createCreateMessageApp(deps))
     .route('/', createListMessagesApp(deps))
     .route('/', createGetMessageApp(deps))
@@ -85,6 +88,11 @@ export const startServer = async (
   }
   await retryWithBackoff('redis connection', () => deps.redis.ping(), logger)
   await retryWithBackoff('queue setup', () => deps.queueUrls(), logger)
+  // In the background: the server must serve (and persist) while the search engine is down. Writes
+  // create the index lazily too, and failed writes wait in the outbox for the retry job.
+  retryWithBackoff('search index setup', () => deps.search.ensureIndex(), logger).catch((error) =>
+    logger.error('search index setup failed; writes will retry it', { err: error }),
+  )
 
   const workers = config.RUN_WORKERS && config.SQS_POLLERS > 0 ? await startWorkers(deps) : undefined
   const scheduler = config.RUN_WORKERS
@@ -95,12 +103,14 @@ export const startServer = async (
             intervalMs: config.RECONCILE_INTERVAL_S * 1000,
             run: createReconcileCountsJob(deps),
           },
+          createRetryIndexingSchedule(deps),
         ],
         deps.logger,
       )
     : undefined
 
   const app = createServerApp(deps)
+  extend?.(app)
   const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
     const instance = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, () =>
       resolve(instance),

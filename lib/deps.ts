@@ -11,7 +11,7 @@ import {
   type QueueName,
 } from './queue.ts'
 import { createRedis, type Redis } from './redis.ts'
-import type { MessageIndexer } from './search.ts'
+import { createSearch, type Search } from './search.ts'
 import { type Clock, systemClock } from './time.ts'
 import { newToken } from './tokens.ts'
 
@@ -28,7 +28,7 @@ export interface Deps {
   queueUrls: () => Promise<Record<QueueName, string>>
   queue: JobQueue
   inFlightJobs: () => Promise<number>
-  search: MessageIndexer
+  search: Search
   /** Named liveness checks of the backing services, for GET /ready. */
   probes: Record<string, () => Promise<unknown>>
   close(): Promise<void>
@@ -63,7 +63,7 @@ export const createDeps = (
     config.SQS_CREATE_QUEUES && !isLambda ? ensureQueues(sqs, config) : lookUpQueues(sqs, config),
   )
   const queue = createJobQueue(sqs, queueUrls, { flushMs: isLambda ? 0 : config.SQS_FLUSH_MS, logger })
-  const search: MessageIndexer = { index: async () => undefined }
+  const search = createSearch(config, { redis, logger })
   return {
     config,
     logger,
@@ -81,10 +81,11 @@ export const createDeps = (
       mysql: () => database.pool.query('SELECT 1'),
       redis: () => redis.ping(),
       sqs: () => queueUrls(),
+      search: () => search.ping(),
     },
     close: async () => {
       await queue.close()
-      await Promise.allSettled([database.close(), redis.quit()])
+      await Promise.allSettled([database.close(), redis.quit(), search.close()])
       sqs.destroy()
     },
   }
