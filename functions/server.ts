@@ -81,6 +81,7 @@ export interface RunningServer {
 export const startServer = async (
   config: Config,
   deps: Deps = createDeps(config),
+  { extend }: { extend?: (app: ReturnType<typeof createServerApp>) => void } = {},
 ): Promise<RunningServer> => {
   const { logger } = deps
   if (config.DATABASE_MIGRATE_ON_START) {
