@@ -47,6 +47,7 @@ export const FUNCTION_KINDS: Readonly<Record<string, FunctionKind>> = {
   'persist-chats': { kind: 'sqs', queue: 'chats' },
   'persist-messages': { kind: 'sqs', queue: 'messages' },
   'reconcile-counts': { kind: 'schedule', rateMinutes: 1 },
+  'retry-indexing': { kind: 'schedule', rateMinutes: 1 },
 }
 
 export const FUNCTIONS_DIR = fileURLToPath(new URL('../../functions/', import.meta.url))

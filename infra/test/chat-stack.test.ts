@@ -138,13 +138,15 @@ describe('the synthesized stack', () => {
     }
   })
 
-  it('runs the reconciler every minute', () => {
+  it('runs the scheduled functions (the reconciler every minute) on EventBridge rules', () => {
     const scheduled = ofKind('schedule')
 
+    expect(FUNCTION_KINDS['reconcile-counts']).toEqual({ kind: 'schedule', rateMinutes: 1 })
     template.resourceCountIs('AWS::Events::Rule', scheduled.length)
     for (const name of scheduled) {
+      const kind = FUNCTION_KINDS[name] as { rateMinutes: number }
       template.hasResourceProperties('AWS::Events::Rule', {
-        ScheduleExpression: 'rate(1 minute)',
+        ScheduleExpression: `rate(${kind.rateMinutes} minute${kind.rateMinutes === 1 ? '' : 's'})`,
         Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [functionId(name), 'Arn'] } })],
       })
     }
