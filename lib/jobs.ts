@@ -32,6 +32,10 @@ export type MessageJob = v.InferOutput<typeof messageJobSchema>
 /** The moment the API accepted a write, from its version (microseconds of Redis time). */
 export const acceptedAt = (version: number): Date => new Date(Math.floor(version / 1000))
 
-/** Parses one SQS message body; throws on anything that is not a well-formed job. */
-export const parseChatJob = (body: string): ChatJob => v.parse(chatJobSchema, JSON.parse(body))
-export const parseMessageJob = (body: string): MessageJob => v.parse(messageJobSchema, JSON.parse(body))
+// An SQS message carries one job or a pack of them (see lib/queue.ts).
+const chatPackSchema = v.union([chatJobSchema, v.pipe(v.array(chatJobSchema), v.minLength(1))])
+const messagePackSchema = v.union([messageJobSchema, v.pipe(v.array(messageJobSchema), v.minLength(1))])
+
+/** Parses one SQS message body into its jobs; throws on anything that is not well formed. */
+export const parseChatJobs = (body: string): ChatJob[] => [v.parse(chatPackSchema, JSON.parse(body))].flat()
+export const parseMessageJobs = (body: string): MessageJob[] => [v.parse(messagePackSchema, JSON.parse(body))].flat()

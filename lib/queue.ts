@@ -19,7 +19,7 @@ export type QueueName = 'chats' | 'messages'
 /** Sends jobs to SQS. `send` resolves only once SQS has accepted the job. */
 export interface JobQueue {
   send(queue: QueueName, job: object): Promise<void>
-  /** Jobs sent and not yet deleted by a consumer, across every server (SQS's approximate counts). */
+  /** An upper bound on the jobs sent and not yet deleted by a consumer, across every server. */
   inFlight(): Promise<number>
   /** Sends what is buffered. */
   flush(): Promise<void>
@@ -122,11 +122,28 @@ interface Pending {
 const MAX_BATCH_ENTRIES = 10
 // SQS caps a whole SendMessageBatch request at 256 KiB on LocalStack and older regions.
 const MAX_BATCH_BYTES = 240 * 1024
+/** At most this many jobs share one SQS message: it bounds what a re-seed must skip (lib/sequences.ts). */
+export const MAX_JOBS_PER_MESSAGE = 25
+const MAX_PACK_BYTES = MAX_BATCH_BYTES / MAX_BATCH_ENTRIES
+
+/** Groups jobs into SQS message bodies: JSON arrays of up to MAX_JOBS_PER_MESSAGE jobs. */
+const packJobs = (items: Pending[]) => {
+  const packs: Array<{ items: Pending[]; bytes: number }> = []
+  for (const item of items) {
+    const last = packs[packs.length - 1]
+    if (last && last.items.length < MAX_JOBS_PER_MESSAGE && last.bytes + item.bytes + 1 <= MAX_PACK_BYTES) {
+      last.items.push(item)
+      last.bytes += item.bytes + 1
+    } else packs.push({ items: [item], bytes: item.bytes + 2 })
+  }
+  return packs
+}
 
 /**
- * A write-behind buffer in front of SendMessageBatch: jobs sent within `flushMs` of each other (or
- * ten at a time) share one call. Each caller's promise settles with its own entry's outcome, so a
- * request answers 202 only after SQS accepted its job, and a 503 when SQS refused it.
+ * A write-behind buffer in front of SendMessageBatch: jobs sent within `flushMs` of each other
+ * share SQS messages (packs of up to 25) and calls (up to 10 messages), which is what lets one
+ * server take thousands of writes a second. Each caller's promise settles with its own pack's
+ * outcome, so a request answers 202 only after SQS accepted its job, and 503 when SQS refused it.
  */
 export const createJobQueue = (
   sqs: SQSClient,
@@ -137,49 +154,51 @@ export const createJobQueue = (
   const timers: Partial<Record<QueueName, NodeJS.Timeout>> = {}
   const inFlightSends = new Set<Promise<void>>()
 
-  const sendBatch = async (queue: QueueName, batch: Pending[]) => {
+  const sendBatch = async (queue: QueueName, packs: Array<{ items: Pending[] }>) => {
+    const settle = (index: number, error?: unknown) => {
+      for (const item of packs[index]!.items) error ? item.reject(error) : item.resolve()
+    }
     try {
       const url = (await urls())[queue]
       const result = await sqs.send(
         new SendMessageBatchCommand({
           QueueUrl: url,
-          Entries: batch.map((item, index) => ({ Id: String(index), MessageBody: item.body })),
+          Entries: packs.map((pack, index) => ({
+            Id: String(index),
+            MessageBody: `[${pack.items.map((item) => item.body).join(',')}]`,
+          })),
         }),
       )
       const failed = new Map((result.Failed ?? []).map((entry) => [Number(entry.Id), entry]))
-      for (const [index, item] of batch.entries()) {
+      for (const index of packs.keys()) {
         const failure = failed.get(index)
-        if (!failure) {
-          item.resolve()
-          continue
+        if (!failure) settle(index)
+        else {
+          logger.warn('SQS refused a message', { code: failure.Code, sender_fault: failure.SenderFault })
+          settle(index, new UnavailableError('the queue is', { cause: new Error(failure.Message ?? failure.Code) }))
         }
-        logger.warn('SQS refused a job', { code: failure.Code, sender_fault: failure.SenderFault })
-        item.reject(
-          new UnavailableError('the queue is', { cause: new Error(failure.Message ?? failure.Code) }),
-        )
       }
     } catch (error) {
-      for (const item of batch) item.reject(new UnavailableError('the queue is', { cause: error }))
+      for (const index of packs.keys()) settle(index, new UnavailableError('the queue is', { cause: error }))
     }
   }
 
   const drain = (queue: QueueName) => {
     clearTimeout(timers[queue])
     delete timers[queue]
-    const items = pending[queue]
-    while (items.length > 0) {
-      const batch: Pending[] = []
-      let bytes = 0
-      while (
-        items.length > 0 &&
-        batch.length < MAX_BATCH_ENTRIES &&
-        bytes + items[0]!.bytes <= MAX_BATCH_BYTES
-      ) {
-        const item = items.shift()!
-        bytes += item.bytes
-        batch.push(item)
+    const batches: Array<Array<{ items: Pending[]; bytes: number }>> = []
+    let bytes = 0
+    for (const pack of packJobs(pending[queue].splice(0))) {
+      const batch = batches[batches.length - 1]
+      if (batch && batch.length < MAX_BATCH_ENTRIES && bytes + pack.bytes <= MAX_BATCH_BYTES) {
+        batch.push(pack)
+        bytes += pack.bytes
+      } else {
+        batches.push([pack])
+        bytes = pack.bytes
       }
-      if (batch.length === 0) batch.push(items.shift()!) // one oversized job: let SQS judge it
+    }
+    for (const batch of batches) {
       const sending = sendBatch(queue, batch).finally(() => inFlightSends.delete(sending))
       inFlightSends.add(sending)
     }
@@ -189,8 +208,8 @@ export const createJobQueue = (
     send: (queue, job) =>
       new Promise<void>((resolve, reject) => {
         const body = toSqsBody(job)
-        pending[queue].push({ body, bytes: Buffer.byteLength(body), resolve, reject })
-        if (pending[queue].length >= MAX_BATCH_ENTRIES || flushMs === 0) drain(queue)
+        pending[queue].push({ body, bytes: body.length, resolve, reject })
+        if (pending[queue].length >= MAX_BATCH_ENTRIES * MAX_JOBS_PER_MESSAGE || flushMs === 0) drain(queue)
         else timers[queue] ??= setTimeout(() => drain(queue), flushMs)
       }),
     inFlight: async () => {
@@ -210,7 +229,7 @@ export const createJobQueue = (
           return Object.values(Attributes).reduce((sum, value) => sum + Number(value ?? 0), 0)
         }),
       )
-      return counts.reduce((sum, count) => sum + count, 0)
+      return counts.reduce((sum, count) => sum + count, 0) * MAX_JOBS_PER_MESSAGE
     },
     flush: async () => {
       drain('chats')

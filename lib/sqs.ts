@@ -2,23 +2,24 @@ import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda'
 import type { Logger } from './logger.ts'
 
 /**
- * Runs an SQS batch through `persist` with partial-failure reporting. Records that do not parse
- * are failures of their own. The parsed rest is written together; if that fails, each record is
- * retried alone, so one bad record never fails the batch. Throws only when every record failed.
+ * Runs an SQS batch through `persist` with partial-failure reporting. A record holds one or more
+ * jobs; records that do not parse are failures of their own. The jobs of the rest are written
+ * together; if that fails, each record is retried alone, so one bad record never fails the batch.
+ * Throws only when every record failed.
  *
- * @example processBatch(event, parseMessageJob, (jobs) => persistMessages(deps, jobs), logger)
+ * @example processBatch(event, parseMessageJobs, (jobs) => persistMessages(deps, jobs), logger)
  */
 export const processBatch = async <Job>(
   event: SQSEvent,
-  parse: (body: string) => Job,
+  parse: (body: string) => Job[],
   persist: (jobs: Job[]) => Promise<void>,
   logger: Pick<Logger, 'warn' | 'error'>,
 ): Promise<SQSBatchResponse> => {
   const failures: Array<{ record: SQSRecord; error: unknown }> = []
-  const parsed: Array<{ record: SQSRecord; job: Job }> = []
+  const parsed: Array<{ record: SQSRecord; jobs: Job[] }> = []
   for (const record of event.Records) {
     try {
-      parsed.push({ record, job: parse(record.body) })
+      parsed.push({ record, jobs: parse(record.body) })
     } catch (error) {
       failures.push({ record, error })
     }
@@ -26,12 +27,12 @@ export const processBatch = async <Job>(
 
   if (parsed.length > 0) {
     try {
-      await persist(parsed.map((item) => item.job))
+      await persist(parsed.flatMap((item) => item.jobs))
     } catch (batchError) {
       logger.warn('batch write failed, settling records one by one', { err: batchError, size: parsed.length })
       for (const item of parsed) {
         try {
-          await persist([item.job])
+          await persist(item.jobs)
         } catch (error) {
           failures.push({ record: item.record, error })
         }

@@ -1,5 +1,5 @@
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda'
-import { parseMessageJob } from '../../lib/jobs.ts'
+import { parseMessageJobs } from '../../lib/jobs.ts'
 import type { Logger } from '../../lib/logger.ts'
 import { type PersistDeps, persistMessages } from '../../lib/persist.ts'
 import { processBatch } from '../../lib/sqs.ts'
@@ -9,4 +9,4 @@ export type PersistMessagesDeps = Omit<PersistDeps, 'logger'> & { logger: Logger
 export const createPersistMessagesConsumer =
   (deps: PersistMessagesDeps) =>
   (event: SQSEvent): Promise<SQSBatchResponse> =>
-    processBatch(event, parseMessageJob, (jobs) => persistMessages(deps, jobs), deps.logger)
+    processBatch(event, parseMessageJobs, (jobs) => persistMessages(deps, jobs), deps.logger)
