@@ -27,21 +27,22 @@ export interface JobQueue {
 }
 
 /**
- * The SQS client, always with an explicit endpoint. Emulators (LocalStack, fauxqs) accept any
- * credentials, so off AWS the client falls back to dummy ones instead of searching for a profile.
+ * The SQS client, always with an explicit endpoint. On AWS the SDK's default chain finds the
+ * credentials (Lambda's role comes with a session token); emulators (LocalStack, fauxqs) accept
+ * any, so off AWS the client takes the configured keys or dummy ones instead of searching profiles.
  */
 export const createSqsClient = (config: Config) => {
   const isAws = new URL(config.SQS_ENDPOINT).hostname.endsWith('.amazonaws.com')
-  const keys =
-    config.AWS_ACCESS_KEY_ID && config.AWS_SECRET_ACCESS_KEY
-      ? { accessKeyId: config.AWS_ACCESS_KEY_ID, secretAccessKey: config.AWS_SECRET_ACCESS_KEY }
-      : isAws
-        ? undefined
-        : { accessKeyId: 'local', secretAccessKey: 'local' }
+  const credentials = isAws
+    ? undefined
+    : {
+        accessKeyId: config.AWS_ACCESS_KEY_ID ?? 'local',
+        secretAccessKey: config.AWS_SECRET_ACCESS_KEY ?? 'local',
+      }
   return new SQSClient({
     region: config.AWS_REGION,
     endpoint: config.SQS_ENDPOINT,
-    ...(keys && { credentials: keys }),
+    ...(credentials && { credentials }),
     maxAttempts: 2,
   })
 }
