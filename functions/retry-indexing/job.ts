@@ -70,7 +70,6 @@ export const createRetryIndexingJob =
         deps.logger.warn('search still unavailable, indexing stays pending', { pending: summary.pending })
         return { ...summary, unavailable: true }
       }
-      // Members that keep failing stay in place; the next page starts after them.
       let offset = 0
       for (let seen = 0; seen < maxPerRun; ) {
         const page = await readPending(deps.redis, offset, batchSize)
@@ -81,7 +80,7 @@ export const createRetryIndexingJob =
         const missing = page.filter((p) => !found.has(documentId(p.chatId, p.number)))
         const outcome = await deps.search.bulkIndex(documents)
         const failed = new Set(outcome.failed)
-        await settlePending(deps.redis, [
+        const settled = await settlePending(deps.redis, [
           ...documents
             .filter((d) => !failed.has(d))
             .map((d) => ({ id: documentId(d.chatId, d.number), version: d.version })),
@@ -93,7 +92,8 @@ export const createRetryIndexingJob =
         summary.missing += missing.length
         // Every write of the page failed: the engine is down again; wait for the next run.
         if (documents.length > 0 && failed.size === documents.length) break
-        offset += failed.size
+        // What stays (failed, or a newer version failed meanwhile) is skipped until the next run.
+        offset += page.length - settled
       }
       if (summary.indexed + summary.stale + summary.missing > 0 || summary.failed > 0) {
         deps.logger.info('pending search indexing retried', { ...summary })
