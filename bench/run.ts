@@ -8,10 +8,10 @@ import { readFile, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import { fileURLToPath } from 'node:url'
 import autocannon from 'autocannon'
+import { startWorkers } from '../functions/server.ts'
 import { loadConfig } from '../lib/config.ts'
 import { createDeps } from '../lib/deps.ts'
 import { silentLogger } from '../lib/logger.ts'
-import { startWorkers } from '../functions/server.ts'
 import { freePort } from '../tests/processes.ts'
 import { benchReconcile } from './reconcile.ts'
 
@@ -31,7 +31,11 @@ const waitForLine = (child: ChildProcess, pattern: RegExp) =>
   })
 
 const startProcess = (args: string[], env: Record<string, string>) =>
-  spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] })
+  spawn(process.execPath, args, {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
 
 interface Figures {
   requests_per_s: number
@@ -60,7 +64,9 @@ const load = async (title: string, url: string, body?: (i: number) => string): P
     errors: result.errors + result.timeouts,
     non_2xx: result.non2xx,
   }
-  console.log(`${title.padEnd(28)} ${String(figures.requests_per_s).padStart(7)} req/s  p50 ${figures.p50_ms} ms  p99 ${figures.p99_ms} ms  errors ${figures.errors}  non-2xx ${figures.non_2xx}`)
+  console.log(
+    `${title.padEnd(28)} ${String(figures.requests_per_s).padStart(7)} req/s  p50 ${figures.p50_ms} ms  p99 ${figures.p99_ms} ms  errors ${figures.errors}  non-2xx ${figures.non_2xx}`,
+  )
   return figures
 }
 
@@ -95,12 +101,28 @@ const run = async () => {
         body: JSON.stringify({ name: 'bench' }),
       })
     ).json()) as { token: string }
-    for (let chat = 0; chat < 10; chat++) await fetch(`${base}/applications/${app.token}/chats`, { method: 'POST' })
+    for (let chat = 0; chat < 10; chat++)
+      await fetch(`${base}/applications/${app.token}/chats`, { method: 'POST' })
 
     // Warm up the JIT and the pools, then measure.
-    await autocannon({ url: `${base}/bench/noop`, method: 'POST', connections: 20, duration: 2, body: '{"body":"x"}', headers: { 'content-type': 'application/json' } })
-    const ceiling = await load('framework ceiling (no-op POST)', `${base}/bench/noop`, () => '{"body":"hello, world"}')
-    const chats = await load('POST chat', `${base}/applications/${app.token}/chats`, () => '{"title":"bench"}')
+    await autocannon({
+      url: `${base}/bench/noop`,
+      method: 'POST',
+      connections: 20,
+      duration: 2,
+      body: '{"body":"x"}',
+      headers: { 'content-type': 'application/json' },
+    })
+    const ceiling = await load(
+      'framework ceiling (no-op POST)',
+      `${base}/bench/noop`,
+      () => '{"body":"hello, world"}',
+    )
+    const chats = await load(
+      'POST chat',
+      `${base}/applications/${app.token}/chats`,
+      () => '{"title":"bench"}',
+    )
     const messages = await load(
       'POST message (10 chats)',
       `${base}/applications/${app.token}/chats/1/messages`,
@@ -117,16 +139,29 @@ const run = async () => {
     const drainMs = performance.now() - started
     await workers.stop()
     await deps.close()
-    const persistence = { jobs: queued, ms: Math.round(drainMs), jobs_per_s: Math.round((queued / drainMs) * 1000) }
-    console.log(`persistence: ${queued} jobs drained in ${persistence.ms} ms (${persistence.jobs_per_s} jobs/s)`)
+    const persistence = {
+      jobs: queued,
+      ms: Math.round(drainMs),
+      jobs_per_s: Math.round((queued / drainMs) * 1000),
+    }
+    console.log(
+      `persistence: ${queued} jobs drained in ${persistence.ms} ms (${persistence.jobs_per_s} jobs/s)`,
+    )
 
     const reconcile = await benchReconcile()
-    console.log(`reconcile: full ${reconcile.full_ms} ms, incremental ${reconcile.incremental_ms} ms (${reconcile.chats} chats, ${reconcile.messages} messages)`)
+    console.log(
+      `reconcile: full ${reconcile.full_ms} ms, incremental ${reconcile.incremental_ms} ms (${reconcile.chats} chats, ${reconcile.messages} messages)`,
+    )
 
     const ratio = (f: Figures) => Math.round((f.requests_per_s / ceiling.requests_per_s) * 100) / 100
-    const results = {
+    const results: Results = {
       date: new Date().toISOString(),
-      machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, memory_gib: Math.round(os.totalmem() / 2 ** 30), node: process.version },
+      machine: {
+        cpus: os.cpus().length,
+        model: os.cpus()[0]?.model,
+        memory_gib: Math.round(os.totalmem() / 2 ** 30),
+        node: process.version,
+      },
       connections: CONNECTIONS,
       duration_s: DURATION_S,
       ceiling,
@@ -135,7 +170,9 @@ const run = async () => {
       persistence,
       reconcile,
     }
-    console.log(`ratios to the ceiling: chat ${results.create_chat.ratio_to_ceiling}, message ${results.create_message.ratio_to_ceiling} (target ≥ 0.5, p99 ≤ 25 ms)`)
+    console.log(
+      `ratios to the ceiling: chat ${results.create_chat.ratio_to_ceiling}, message ${results.create_message.ratio_to_ceiling} (target ≥ 0.5, p99 ≤ 25 ms)`,
+    )
     await writeFile(new URL('results.json', import.meta.url), `${JSON.stringify(results, null, 2)}\n`)
     await writeBenchmarksMd(results)
   } finally {
@@ -144,7 +181,19 @@ const run = async () => {
   }
 }
 
-const writeBenchmarksMd = async (r: Record<string, any>) => {
+interface Results {
+  date: string
+  machine: { cpus: number; model?: string; memory_gib: number; node: string }
+  connections: number
+  duration_s: number
+  ceiling: Figures
+  create_chat: Figures & { ratio_to_ceiling: number }
+  create_message: Figures & { ratio_to_ceiling: number }
+  persistence: { jobs: number; ms: number; jobs_per_s: number }
+  reconcile: { full_ms: number; incremental_ms: number; chats: number; messages: number }
+}
+
+const writeBenchmarksMd = async (r: Results) => {
   const path = new URL('../BENCHMARKS.md', import.meta.url)
   const row = (name: string, f: Figures & { ratio_to_ceiling?: number }) =>
     `| ${name} | ${f.requests_per_s} | ${f.p50_ms} | ${f.p99_ms} | ${f.ratio_to_ceiling ?? 1} | ${f.errors + f.non_2xx} |`
@@ -166,7 +215,9 @@ const writeBenchmarksMd = async (r: Record<string, any>) => {
     `| incremental, after 1,000 new messages over 100 chats | ${r.reconcile.incremental_ms} |`,
     '<!-- bench:end -->',
   ].join('\n')
-  const current = await readFile(path, 'utf8').catch(() => '# Benchmarks\n\n<!-- bench:start --><!-- bench:end -->\n')
+  const current = await readFile(path, 'utf8').catch(
+    () => '# Benchmarks\n\n<!-- bench:start --><!-- bench:end -->\n',
+  )
   const next = current.replace(/<!-- bench:start[\s\S]*?<!-- bench:end -->/, generated)
   await writeFile(path, next)
 }

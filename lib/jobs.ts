@@ -38,4 +38,5 @@ const messagePackSchema = v.union([messageJobSchema, v.pipe(v.array(messageJobSc
 
 /** Parses one SQS message body into its jobs; throws on anything that is not well formed. */
 export const parseChatJobs = (body: string): ChatJob[] => [v.parse(chatPackSchema, JSON.parse(body))].flat()
-export const parseMessageJobs = (body: string): MessageJob[] => [v.parse(messagePackSchema, JSON.parse(body))].flat()
+export const parseMessageJobs = (body: string): MessageJob[] =>
+  [v.parse(messagePackSchema, JSON.parse(body))].flat()

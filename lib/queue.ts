@@ -176,7 +176,10 @@ export const createJobQueue = (
         if (!failure) settle(index)
         else {
           logger.warn('SQS refused a message', { code: failure.Code, sender_fault: failure.SenderFault })
-          settle(index, new UnavailableError('the queue is', { cause: new Error(failure.Message ?? failure.Code) }))
+          settle(
+            index,
+            new UnavailableError('the queue is', { cause: new Error(failure.Message ?? failure.Code) }),
+          )
         }
       }
     } catch (error) {

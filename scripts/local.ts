@@ -3,10 +3,10 @@
 // the SQS emulator (fauxqs) and, unless ELASTICSEARCH_URL is set, a real OpenSearch engine behind
 // the Elasticsearch compatibility layer. Every other variable keeps its default (see .env.example).
 import { startFauxqs } from 'fauxqs'
+import { startServer } from '../functions/server.ts'
 import { ConfigError, loadConfig } from '../lib/config.ts'
 import { createDeps } from '../lib/deps.ts'
 import { createLogger } from '../lib/logger.ts'
-import { startServer } from '../functions/server.ts'
 import { startSearchEngine } from './search-engine/start.ts'
 
 const say = (line: string) => process.stderr.write(`[local] ${line}\n`)

@@ -7,6 +7,8 @@ try {
   await migrateDatabase(config.DATABASE_URL)
   process.stdout.write(`migrated ${new URL(config.DATABASE_URL).pathname.slice(1)}\n`)
 } catch (error) {
-  process.stderr.write(`${error instanceof ConfigError ? error.message : String((error as Error).stack ?? error)}\n`)
+  process.stderr.write(
+    `${error instanceof ConfigError ? error.message : String((error as Error).stack ?? error)}\n`,
+  )
   process.exit(error instanceof ConfigError ? 78 : 1)
 }

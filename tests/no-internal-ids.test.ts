@@ -1,8 +1,8 @@
 import { sql } from 'drizzle-orm'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createServerApp } from '../functions/server.ts'
 import { allRoutes } from '../lib/api/routes.ts'
 import type { Deps } from '../lib/deps.ts'
-import { createServerApp } from '../functions/server.ts'
 import { createTestDeps, drainQueues } from './harness.ts'
 
 // Internal ids start at a number no client-visible value can be, so that any leak shows.
@@ -43,7 +43,10 @@ describe('no response carries an internal id', () => {
   afterAll(() => deps.close())
 
   const concretePath = (path: string, chat: string, message: string) =>
-    path.replace(':token', token).replace(/:chat(\{[^}]+\})?/, chat).replace(/:message(\{[^}]+\})?/, message)
+    path
+      .replace(':token', token)
+      .replace(/:chat(\{[^}]+\})?/, chat)
+      .replace(/:message(\{[^}]+\})?/, message)
 
   const cases = allRoutes.flatMap((route) =>
     [
@@ -54,7 +57,13 @@ describe('no response carries an internal id', () => {
 
   it.each(cases)('$route.method $route.path ($variant)', async ({ route, chat, message }) => {
     const body = route.body
-      ? JSON.stringify(route.path.includes('messages') ? { body: 'edited' } : route.path.endsWith('chats') || route.path.includes(':chat') ? { title: 't' } : { name: 'n' })
+      ? JSON.stringify(
+          route.path.includes('messages')
+            ? { body: 'edited' }
+            : route.path.endsWith('chats') || route.path.includes(':chat')
+              ? { title: 't' }
+              : { name: 'n' },
+        )
       : undefined
     const query = route.query ? '?q=hello&limit=5' : ''
 

@@ -16,7 +16,9 @@ describe('server start-up', () => {
 
     const servers = await Promise.all([startServerProcess(env), startServerProcess(env)])
 
-    const statuses = await Promise.all(servers.map(async (server) => (await fetch(`${server.url}/ready`)).status))
+    const statuses = await Promise.all(
+      servers.map(async (server) => (await fetch(`${server.url}/ready`)).status),
+    )
     expect(statuses).toEqual([200, 200])
     const connection = await mysql.createConnection(url.toString())
     const [tables] = await connection.query('SHOW TABLES')
@@ -35,7 +37,12 @@ describe('server start-up', () => {
 
   it('stops at once with exit code 78 and names every malformed variable', async () => {
     const child = spawn(process.execPath, [SERVER_ENTRY], {
-      env: { PATH: process.env.PATH ?? '', PORT: 'eighty', DATABASE_URL: 'postgres://wrong', SQS_POLLERS: '-1' },
+      env: {
+        PATH: process.env.PATH ?? '',
+        PORT: 'eighty',
+        DATABASE_URL: 'postgres://wrong',
+        SQS_POLLERS: '-1',
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     })
     let stderr = ''
