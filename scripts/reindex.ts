@@ -1,0 +1,187 @@
+// `npm run reindex [-- --batch-size=1000 --catch-up-minutes=15 --delete-old]`: rebuilds the search
+// index from MySQL into a new versioned index, then moves the alias (SEARCH_INDEX) to it in one
+// atomic step. For recovery (a lost or corrupt index) and for mapping changes (bump
+// MAPPING_VERSION in lib/search.ts, deploy, run this). Searches keep answering from the old index
+// until the swap. Prints a progress bar on stderr and the summary as JSON on stdout.
+//
+// Writes made while the rebuild runs go to the old index through the alias. So after the swap a
+// catch-up pass re-indexes every row accepted since the start (minus a margin for queue lag)
+// through the alias; external versions make that pass idempotent, and stale writes lose.
+import { gte } from 'drizzle-orm'
+import { messages } from '../db/schema.ts'
+import { ConfigError, loadConfig } from '../lib/config.ts'
+import { createDeps, type Deps } from '../lib/deps.ts'
+import { createLogger } from '../lib/logger.ts'
+import {
+  INDEX_MAPPINGS,
+  INDEX_SETTINGS,
+  loadDocumentPage,
+  MAPPING_VERSION,
+  type MessageDocument,
+} from '../lib/search.ts'
+
+export interface ReindexProgress {
+  phase: 'rebuild' | 'catch-up'
+  done: number
+  total: number
+}
+
+export interface ReindexOptions {
+  batchSize?: number
+  /** Rows accepted this long before the start are re-indexed after the swap, for consumer lag. */
+  catchUpMarginMs?: number
+  deleteOld?: boolean
+  now?: () => Date
+  onProgress?: (progress: ReindexProgress) => void
+  /** Called after each batch of the rebuild: a seam for tests that write meanwhile. */
+  afterBatch?: (batch: number) => Promise<void>
+}
+
+export interface ReindexSummary {
+  index: string
+  previous: string[]
+  indexed: number
+  caughtUp: number
+  deleted: string[]
+  ms: number
+}
+
+type ReindexDeps = Pick<Deps, 'db' | 'search' | 'logger'>
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** Writes a batch into `index`, retrying the documents that failed; throws if they keep failing. */
+const writeBatch = async (deps: ReindexDeps, documents: MessageDocument[], index?: string) => {
+  let pending = documents
+  for (let attempt = 1; pending.length > 0; attempt++) {
+    if (attempt > 1) await pause(Math.min(250 * 2 ** attempt, 10_000))
+    if (attempt > 8)
+      throw new Error(`${pending.length} documents could not be indexed into ${index ?? 'the alias'}`)
+    pending = (await deps.search.bulkIndex(pending, index ? { index } : {})).failed
+  }
+}
+
+const stamp = (date: Date) => date.toISOString().replace(/[-:.TZ]/g, '')
+
+/** Rebuilds the index from MySQL into a new versioned index and moves the alias to it. */
+export const reindex = async (deps: ReindexDeps, options: ReindexOptions = {}): Promise<ReindexSummary> => {
+  const {
+    batchSize = 1_000,
+    catchUpMarginMs = 15 * 60_000,
+    deleteOld = false,
+    now = () => new Date(),
+    onProgress = () => undefined,
+    afterBatch = async () => undefined,
+  } = options
+  const { client, alias } = deps.search
+  const started = now()
+  const clock = performance.now()
+  const index = `${alias}_v${MAPPING_VERSION}_${stamp(started)}`
+
+  // No refreshes while loading: one at the end is much cheaper.
+  await client.indices.create({
+    index,
+    settings: { ...INDEX_SETTINGS, refresh_interval: '-1' },
+    mappings: INDEX_MAPPINGS,
+  })
+  deps.logger.info('reindex started', { index, alias })
+
+  const total = await deps.db.$count(messages)
+  let indexed = 0
+  let afterId = 0
+  for (let batch = 1; ; batch++) {
+    const page = await loadDocumentPage(deps.db, afterId, batchSize)
+    if (page.length === 0) break
+    await writeBatch(deps, page, index)
+    indexed += page.length
+    afterId = page.at(-1)!.id
+    onProgress({ phase: 'rebuild', done: indexed, total: Math.max(total, indexed) })
+    await afterBatch(batch)
+  }
+  await client.indices.putSettings({ index, settings: { refresh_interval: INDEX_SETTINGS.refresh_interval } })
+  await client.indices.refresh({ index })
+
+  // The swap: one atomic alias update. An alias name taken by a concrete index (written to before
+  // any alias existed) is replaced by the alias in the same step.
+  const hasAlias = await client.indices.existsAlias({ name: alias })
+  const isConcrete = !hasAlias && (await client.indices.exists({ index: alias }))
+  const previous = hasAlias
+    ? Object.keys(await client.indices.getAlias({ name: alias }))
+    : isConcrete
+      ? [alias]
+      : []
+  await client.indices.updateAliases({
+    actions: [
+      ...(isConcrete
+        ? [{ remove_index: { index: alias } }]
+        : previous.map((name) => ({ remove: { index: name, alias } }))),
+      { add: { index, alias, is_write_index: true } },
+    ],
+  })
+  deps.logger.info('alias moved', { alias, index, previous })
+
+  // Catch-up through the alias: the rows accepted while the rebuild ran went to the old index.
+  const since = new Date(started.getTime() - catchUpMarginMs)
+  let caughtUp = 0
+  afterId = 0
+  for (;;) {
+    const page = await loadDocumentPage(deps.db, afterId, batchSize, gte(messages.updatedAt, since))
+    if (page.length === 0) break
+    await writeBatch(deps, page)
+    caughtUp += page.length
+    afterId = page.at(-1)!.id
+    onProgress({ phase: 'catch-up', done: caughtUp, total: caughtUp })
+  }
+
+  const deleted = deleteOld && !isConcrete ? previous : []
+  if (deleted.length > 0) await client.indices.delete({ index: deleted })
+  return { index, previous, indexed, caughtUp, deleted, ms: Math.round(performance.now() - clock) }
+}
+
+/** A one-line progress bar, redrawn in place on a terminal and every 10% otherwise. */
+const createProgressBar = (stream: NodeJS.WriteStream) => {
+  const started = performance.now()
+  let lastDecile = -1
+  return ({ phase, done, total }: ReindexProgress) => {
+    const ratio = total === 0 ? 1 : Math.min(done / total, 1)
+    const width = 30
+    const filled = Math.round(ratio * width)
+    const rate = Math.round(done / Math.max((performance.now() - started) / 1000, 0.001))
+    const line = `${phase} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${Math.floor(ratio * 100)}% ${done}/${total} ${rate}/s`
+    if (stream.isTTY) stream.write(`\r${line}${ratio === 1 ? '\n' : ''}`)
+    else if (Math.floor(ratio * 10) !== lastDecile) {
+      lastDecile = Math.floor(ratio * 10)
+      stream.write(`${line}\n`)
+    }
+  }
+}
+
+const optionOf = (args: readonly string[], name: string) =>
+  args.find((arg) => arg.startsWith(`--${name}=`))?.split('=')[1]
+
+const main = async () => {
+  const args = process.argv.slice(2)
+  const config = loadConfig(process.env)
+  const logger = createLogger(config.LOG_LEVEL, (line) => process.stderr.write(`${line}\n`))
+  const deps = createDeps(config, { logger })
+  try {
+    const summary = await reindex(deps, {
+      batchSize: Number(optionOf(args, 'batch-size') ?? 1_000),
+      catchUpMarginMs: Number(optionOf(args, 'catch-up-minutes') ?? 15) * 60_000,
+      deleteOld: args.includes('--delete-old'),
+      onProgress: createProgressBar(process.stderr),
+    })
+    process.stdout.write(`${JSON.stringify(summary)}\n`)
+  } finally {
+    await deps.close()
+  }
+}
+
+if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href) {
+  main().catch((error) => {
+    process.stderr.write(
+      `${error instanceof ConfigError ? error.message : error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    )
+    process.exit(error instanceof ConfigError ? 78 : 1)
+  })
+}

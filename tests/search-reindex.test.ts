@@ -1,0 +1,93 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createApplication } from '../lib/applications.ts'
+import { createChat } from '../lib/chats.ts'
+import type { Deps } from '../lib/deps.ts'
+import { createMessage, updateMessage } from '../lib/messages.ts'
+import { resolveChatId } from '../lib/search.ts'
+import { type ReindexProgress, reindex } from '../scripts/reindex.ts'
+import { createTestDeps, drainQueues } from './harness.ts'
+
+describe('npm run reindex', () => {
+  let deps: Deps
+  let token: string
+  let chatId: number
+
+  const numbersFor = async (q: string) => {
+    await deps.search.refresh()
+    return (await deps.search.search(chatId, { q, limit: 100, offset: 0 })).data
+      .map((hit) => hit.number)
+      .sort((a, b) => a - b)
+  }
+  const indicesOfAlias = async () =>
+    Object.keys(await deps.search.client.indices.getAlias({ name: deps.search.alias }))
+
+  beforeAll(async () => {
+    deps = await createTestDeps()
+    token = (await createApplication(deps, { name: 'reindex' })).token
+    await createChat(deps, token, {})
+    for (let i = 1; i <= 25; i++) await createMessage(deps, token, 1, { body: `original message ${i}` })
+    await drainQueues(deps)
+    chatId = await resolveChatId(deps.db, token, 1)
+  })
+  afterAll(async () => {
+    const names = await indicesOfAlias().catch(() => [])
+    if (names.length > 0) await deps.search.client.indices.delete({ index: names })
+    await deps.close()
+  })
+
+  it('rebuilds into a new index, swaps the alias, and keeps the writes made meanwhile', async () => {
+    const before = await indicesOfAlias()
+    const progress: ReindexProgress[] = []
+
+    const summary = await reindex(deps, {
+      batchSize: 10,
+      onProgress: (p) => progress.push(p),
+      // Writes during the rebuild land in the old index, through the alias.
+      afterBatch: async (batch) => {
+        if (batch !== 1) return
+        await updateMessage(deps, token, 1, 1, { body: 'edited during the rebuild' })
+        await createMessage(deps, token, 1, { body: 'created during the rebuild' })
+        await drainQueues(deps)
+      },
+    })
+
+    expect(summary.previous).toEqual(before)
+    expect(await indicesOfAlias()).toEqual([summary.index])
+    expect(summary.index).not.toEqual(before[0])
+    expect(await deps.search.client.indices.exists({ index: before[0]! })).toBe(true)
+    expect(progress.filter((p) => p.phase === 'rebuild').at(-1)).toMatchObject({ done: summary.indexed })
+    expect(await numbersFor('original message')).toEqual(Array.from({ length: 24 }, (_, i) => i + 2))
+    expect(await numbersFor('during the rebuild')).toEqual([1, 26])
+  })
+
+  it('keeps indexing through the alias after the swap', async () => {
+    const number = await createMessage(deps, token, 1, { body: 'after the swap' })
+    await drainQueues(deps)
+
+    expect(await numbersFor('after the swap')).toEqual([number])
+  })
+
+  it('deletes the previous index on request', async () => {
+    const [previous] = await indicesOfAlias()
+
+    const summary = await reindex(deps, { deleteOld: true })
+
+    expect(summary.deleted).toEqual([previous])
+    expect(await deps.search.client.indices.exists({ index: previous! })).toBe(false)
+    expect((await numbersFor('original message')).length).toBe(24)
+  })
+
+  it('replaces a concrete index that took the alias name', async () => {
+    const other = await createTestDeps()
+    await other.search.client.indices.create({ index: other.search.alias })
+
+    const summary = await reindex(other)
+
+    expect(summary.previous).toEqual([other.search.alias])
+    expect(Object.keys(await other.search.client.indices.getAlias({ name: other.search.alias }))).toEqual([
+      summary.index,
+    ])
+    await other.search.client.indices.delete({ index: summary.index })
+    await other.close()
+  })
+})
