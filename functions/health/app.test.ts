@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest'
+import { errorOutput } from '../../lib/api/schemas.ts'
+import { silentLogger } from '../../lib/logger.ts'
+import { expectShape } from '../../tests/factories.ts'
+import { createTestDeps } from '../../tests/harness.ts'
+import { createHealthApp } from './app.ts'
+
+describe('GET /health and GET /ready', () => {
+  it('answers /health while the process is up, whatever the backing services do', async () => {
+    const app = createHealthApp({
+      logger: silentLogger,
+      probes: { mysql: () => Promise.reject(new Error('down')) },
+    })
+
+    const res = await app.request('/health')
+
+    expect(res.status).toBe(200)
+    expect(await res.json()).toEqual({ status: 'ok' })
+  })
+
+  it('answers /ready with 200 when every backing service answers', async () => {
+    const deps = await createTestDeps()
+
+    const res = await createHealthApp(deps).request('/ready')
+
+    expect(res.status).toBe(200)
+    expect(await res.json()).toMatchObject({
+      status: 'ready',
+      services: { mysql: 'up', redis: 'up', sqs: 'up' },
+    })
+    await deps.close()
+  })
+
+  it('answers /ready with 503 naming the services that do not answer, within the probe timeout', async () => {
+    const deps = await createTestDeps({
+      REDIS_URL: 'redis://127.0.0.1:1',
+      DATABASE_URL: 'mysql://root@127.0.0.1:1/x',
+    })
+    const started = Date.now()
+
+    const res = await createHealthApp(deps).request('/ready')
+
+    expect(Date.now() - started).toBeLessThan(5_000)
+    expect(res.status).toBe(503)
+    expect(res.headers.get('retry-after')).toBe('5')
+    const body = expectShape(errorOutput, await res.json())
+    expect(body.error.code).toBe('unavailable')
+    expect(body.error.details.map((d) => d.field).sort()).toEqual(['mysql', 'redis'])
+    await deps.close()
+  })
+})
