@@ -113,6 +113,16 @@ describe('GET /applications/:token/chats/:chat/messages/search', () => {
     }
   })
 
+  it.each(['%', '%FF', '%ED%A0%80', '%00', '%F0%9F%98%80', '%E2%80%AE', 'a%2Bb'])(
+    'answers 200, never 500, for the raw query string q=%s',
+    async (raw) => {
+      const res = await app.request(`/applications/${token}/chats/1/messages/search?q=${raw}`)
+
+      expect(res.status).toBe(200)
+      expectShape(searchPageOutput, await res.json())
+    },
+  )
+
   it('trims q', async () => {
     expect((await hitsFor('  world \t')).data.map((hit) => hit.number)).toEqual([1])
   })
