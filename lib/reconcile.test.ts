@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { inArray } from 'drizzle-orm'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { applications, chats, messages } from '../db/schema.ts'
+import { insertApplicationRows, insertMessages } from '../tests/factories.ts'
 import { createTestDeps } from '../tests/harness.ts'
 import type { Db } from './db.ts'
 import type { Deps } from './deps.ts'
@@ -12,33 +13,12 @@ const AT = new Date('2026-11-24T10:00:00.000Z')
 const HOUR = 3_600_000
 
 /** One application with `chatCount` chats; chat i (from 0) holds i messages. Counts left at 0. */
-const seed = async (db: Db, chatCount: number) => {
-  const [app] = await db
-    .insert(applications)
-    .values({ token: randomBytes(24).toString('base64url'), name: 'reconcile', createdAt: AT, updatedAt: AT })
-    .$returningId()
-  const chatIds: number[] = []
-  for (let i = 0; i < chatCount; i++) {
-    const [chat] = await db
-      .insert(chats)
-      .values({ applicationId: app!.id, number: i + 1, createdAt: AT, updatedAt: AT })
-      .$returningId()
-    chatIds.push(chat!.id)
-    if (i > 0) await addMessages(db, chat!.id, 1, i)
-  }
-  return { applicationId: app!.id, chatIds }
-}
-
-const addMessages = (db: Db, chatId: number, from: number, count: number) =>
-  db.insert(messages).values(
-    Array.from({ length: count }, (_, i) => ({
-      chatId,
-      number: from + i,
-      body: 'hello',
-      createdAt: AT,
-      updatedAt: AT,
-    })),
+const seed = (db: Db, chatCount: number) =>
+  insertApplicationRows(
+    db,
+    Array.from({ length: chatCount }, (_, i) => i),
   )
+const addMessages = insertMessages
 
 const messagesCounts = async (db: Db, ids: number[]) =>
   (await db.select().from(chats).where(inArray(chats.id, ids)).orderBy(chats.id)).map(

@@ -1,7 +1,6 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join, relative } from 'node:path'
 import mysql from 'mysql2/promise'
@@ -16,6 +15,7 @@ import {
   readRepoFile,
   stageChain,
 } from './docker-support.ts'
+import { freePort } from './processes.ts'
 
 const stages = parseDockerfile(readRepoFile('Dockerfile'))
 const runtime = stages.at(-1)!
@@ -132,16 +132,6 @@ const runStep = (command: string, cwd: string, env: NodeJS.ProcessEnv) =>
         ? resolve()
         : reject(new Error(`\`${command}\` exited with ${code}:\n${output.slice(-6000)}`)),
     )
-  })
-
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0))
-    })
   })
 
 const waitForHealth = async (url: string, child: ChildProcess, output: () => string, timeoutMs: number) => {

@@ -1,5 +1,8 @@
+import { randomBytes } from 'node:crypto'
 import * as v from 'valibot'
 import { expect } from 'vitest'
+import { applications, chats, messages } from '../db/schema.ts'
+import type { Db } from '../lib/db.ts'
 
 /** Asserts that a response body matches the schema the OpenAPI description publishes for it. */
 export const expectShape = <S extends v.GenericSchema>(schema: S, value: unknown): v.InferOutput<S> => {
@@ -40,4 +43,44 @@ export const shuffle = <T>(items: T[], random: () => number): T[] => {
     ;[copy[i], copy[j]] = [copy[j]!, copy[i]!]
   }
   return copy
+}
+
+const SEEDED_AT = new Date('2026-11-24T10:00:00.123Z')
+
+/** Inserts messages `from`..`from + count - 1` into a chat, straight into MySQL. */
+export const insertMessages = (db: Db, chatId: number, from: number, count: number) =>
+  db.insert(messages).values(
+    Array.from({ length: count }, (_, i) => ({
+      chatId,
+      number: from + i,
+      body: `message ${from + i}`,
+      createdAt: SEEDED_AT,
+      updatedAt: SEEDED_AT,
+    })),
+  )
+
+/**
+ * Inserts, straight into MySQL, an application holding one chat per entry of `messagesPerChat`
+ * with that many messages. Counts are left at 0, as the consumers leave them.
+ */
+export const insertApplicationRows = async (db: Db, messagesPerChat: number[]) => {
+  const [app] = await db
+    .insert(applications)
+    .values({
+      token: randomBytes(24).toString('base64url'),
+      name: 'seeded',
+      createdAt: SEEDED_AT,
+      updatedAt: SEEDED_AT,
+    })
+    .$returningId()
+  const chatIds: number[] = []
+  for (const [index, count] of messagesPerChat.entries()) {
+    const [chat] = await db
+      .insert(chats)
+      .values({ applicationId: app!.id, number: index + 1, createdAt: SEEDED_AT, updatedAt: SEEDED_AT })
+      .$returningId()
+    chatIds.push(chat!.id)
+    if (count > 0) await insertMessages(db, chat!.id, 1, count)
+  }
+  return { applicationId: app!.id, chatIds }
 }

@@ -6,45 +6,15 @@ import type { Db } from '../../lib/db.ts'
 import type { Deps } from '../../lib/deps.ts'
 import { DIRTY_APPLICATIONS_KEY, DIRTY_CHATS_KEY } from '../../lib/keys.ts'
 import { LAST_FULL_SWEEP_KEY } from '../../lib/reconcile.ts'
+import { insertApplicationRows, insertMessages } from '../../tests/factories.ts'
 import { createTestDeps } from '../../tests/harness.ts'
 import { createReconcileCountsJob } from './job.ts'
 
 const CREATED = new Date('2026-11-24T10:00:00.123Z')
 const HOUR = 3_600_000
 
-/** An application holding one chat per entry of `messagesPerChat`, with that many messages; counts left at 0. */
-const seed = async (db: Db, messagesPerChat: number[]) => {
-  const [app] = await db
-    .insert(applications)
-    .values({
-      token: randomBytes(24).toString('base64url'),
-      name: 'reconcile',
-      createdAt: CREATED,
-      updatedAt: CREATED,
-    })
-    .$returningId()
-  const chatIds: number[] = []
-  for (const [index, count] of messagesPerChat.entries()) {
-    const [chat] = await db
-      .insert(chats)
-      .values({ applicationId: app!.id, number: index + 1, createdAt: CREATED, updatedAt: CREATED })
-      .$returningId()
-    chatIds.push(chat!.id)
-    if (count > 0) await addMessages(db, chat!.id, 1, count)
-  }
-  return { applicationId: app!.id, chatIds }
-}
-
-const addMessages = (db: Db, chatId: number, from: number, count: number) =>
-  db.insert(messages).values(
-    Array.from({ length: count }, (_, i) => ({
-      chatId,
-      number: from + i,
-      body: `message ${from + i}`,
-      createdAt: CREATED,
-      updatedAt: CREATED,
-    })),
-  )
+const seed = insertApplicationRows
+const addMessages = insertMessages
 
 /** What the consumers do after a successful batch. */
 const markDirty = async (deps: Deps, applicationIds: number[], chatIds: number[]) => {
