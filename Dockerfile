@@ -31,6 +31,8 @@ COPY --from=build --chown=node:node /app/package.json ./package.json
 COPY --from=build --chown=node:node /app/functions ./functions
 COPY --from=build --chown=node:node /app/lib ./lib
 COPY --from=build --chown=node:node /app/db ./db
+# The operator's commands: npm run db:migrate, reconcile, reindex.
+COPY --from=build --chown=node:node /app/scripts/migrate.ts /app/scripts/reconcile.ts /app/scripts/reindex.ts ./scripts/
 USER node
 EXPOSE 3000
 # The slim image has no curl: Node's fetch asks the liveness endpoint.

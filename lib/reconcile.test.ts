@@ -1,7 +1,6 @@
-import { randomBytes } from 'node:crypto'
 import { inArray } from 'drizzle-orm'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { applications, chats, messages } from '../db/schema.ts'
+import { applications, chats } from '../db/schema.ts'
 import { insertApplicationRows, insertMessages } from '../tests/factories.ts'
 import { createTestDeps } from '../tests/harness.ts'
 import type { Db } from './db.ts'

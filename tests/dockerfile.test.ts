@@ -2,7 +2,7 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { dirname, join, relative } from 'node:path'
+import { basename, dirname, join, relative } from 'node:path'
 import mysql from 'mysql2/promise'
 import { describe, expect, inject, it } from 'vitest'
 import {
@@ -189,9 +189,11 @@ describe.skipIf(!isGitCheckout)('Dockerfile rehearsal', () => {
         expect(copy.from, `COPY ${copy.sources.join(' ')} in the runtime stage`).toBeDefined()
         const stageWorkdir = workdirOf(copy.from!)
         for (const source of copy.sources) {
-          const target = copy.destination.startsWith('/')
+          const destination = copy.destination.startsWith('/')
             ? join(image, relative(runtimeWorkdir, copy.destination))
             : join(image, copy.destination)
+          // Docker's rule: a destination ending in / is a folder the source goes into.
+          const target = copy.destination.endsWith('/') ? join(destination, basename(source)) : destination
           mkdirSync(dirname(target), { recursive: true })
           cpSync(join(context, relative(stageWorkdir, source)), target, {
             recursive: true,

@@ -53,7 +53,7 @@ describe('when things fail under load', () => {
 
   it('never hands out a persisted number again after Redis loses everything mid-run', async () => {
     // A Redis database of its own, so that flushing it touches no other test.
-    const redisUrl = `redis://127.0.0.1:6379/${1 + (worker % 15)}`
+    const redisUrl = new URL(`/${1 + (worker % 15)}`, process.env.REDIS_URL ?? 'redis://127.0.0.1:6379').toString()
     const env = toEnv(testConfig({ REDIS_URL: redisUrl, LOG_LEVEL: 'warn' }))
     const checkDeps = await createTestDeps(env)
     servers.push(await startServerProcess(env), await startServerProcess(env))

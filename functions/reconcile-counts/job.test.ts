@@ -1,7 +1,6 @@
-import { randomBytes } from 'node:crypto'
 import { eq, inArray } from 'drizzle-orm'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { applications, chats, messages } from '../../db/schema.ts'
+import { applications, chats } from '../../db/schema.ts'
 import type { Db } from '../../lib/db.ts'
 import type { Deps } from '../../lib/deps.ts'
 import { DIRTY_APPLICATIONS_KEY, DIRTY_CHATS_KEY } from '../../lib/keys.ts'
