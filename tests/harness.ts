@@ -6,6 +6,7 @@ import { type Config, loadConfig } from '../lib/config.ts'
 import { migrateDatabase } from '../lib/db.ts'
 import { createDeps, type Deps } from '../lib/deps.ts'
 import { silentLogger } from '../lib/logger.ts'
+import { initialIndexName } from '../lib/search.ts'
 import { serverUrl } from './harness-url.ts'
 
 const worker = process.env.VITEST_POOL_ID ?? process.env.VITEST_WORKER_ID ?? '0'
@@ -48,10 +49,25 @@ export const testConfig = (overrides: Record<string, string> = {}): Config => {
   })
 }
 
-/** Deps against the real services, with a silent logger. Call `close()` after the file. */
+/**
+ * Deps against the real services, with a silent logger. Call `close()` after the file: it also
+ * deletes the file's search index, which would otherwise pile up on a real cluster.
+ */
 export const createTestDeps = async (overrides: Record<string, string> = {}): Promise<Deps> => {
   await prepareDatabase()
-  return createDeps(testConfig(overrides), { logger: silentLogger })
+  const deps = createDeps(testConfig(overrides), { logger: silentLogger })
+  return {
+    ...deps,
+    close: async () => {
+      await deps.search.client.indices
+        .delete(
+          { index: initialIndexName(deps.config.SEARCH_INDEX) },
+          { ignore: [404], requestTimeout: 2_000 },
+        )
+        .catch(() => undefined)
+      await deps.close()
+    },
+  }
 }
 
 /** Empties the worker's tables: tests start from nothing. */
