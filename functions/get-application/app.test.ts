@@ -36,6 +36,27 @@ describe('GET /applications/:token', () => {
     expect(expectShape(errorOutput, await res.json()).error.code).toBe('not_found')
   })
 
+  it('answers 405 with an Allow header for DELETE, which no route supports', async () => {
+    const created = await createApplication(deps, { name: 'Stays' })
+
+    const res = await app.request(`/applications/${created.token}`, { method: 'DELETE' })
+
+    expect(res.status).toBe(405)
+    expect(res.headers.get('allow')).toBe('GET, PATCH, PUT, HEAD')
+    expect(expectShape(errorOutput, await res.json()).error.code).toBe('method_not_allowed')
+  })
+
+  it('answers 503 with Retry-After when MySQL is down', async () => {
+    const broken = await createTestDeps({ DATABASE_URL: 'mysql://root@127.0.0.1:1/nowhere' })
+
+    const res = await createGetApplicationApp(broken).request(`/applications/${'A'.repeat(32)}`)
+
+    expect(res.status).toBe(503)
+    expect(res.headers.get('retry-after')).toBe('1')
+    expect(expectShape(errorOutput, await res.json()).error.code).toBe('unavailable')
+    await broken.close()
+  })
+
   it('answers 404 with the error shape for an unknown route', async () => {
     const res = await app.request('/nowhere')
 

@@ -62,6 +62,19 @@ describe.each(['PATCH', 'PUT'])('%s /applications/:token', (method) => {
     expect(res.status).toBe(415)
   })
 
+  it('answers 503 when MySQL is down', async () => {
+    const broken = await createTestDeps({ DATABASE_URL: 'mysql://root@127.0.0.1:1/nowhere' })
+
+    const res = await createUpdateApplicationApp(broken).request(
+      `/applications/${'C'.repeat(32)}`,
+      json(method, { name: 'x' }),
+    )
+
+    expect(res.status).toBe(503)
+    expect(expectShape(errorOutput, await res.json()).error.code).toBe('unavailable')
+    await broken.close()
+  })
+
   it('answers 413 for a body over 64 KiB', async () => {
     const created = await createApplication(deps, { name: 'Stays' })
 
