@@ -140,6 +140,17 @@ export class ChatStack extends Stack {
       }
     }
 
+    // Every other method and path goes to one of our functions too, so that an unknown route gets
+    // the API's JSON 404 (or 405 with Allow) instead of API Gateway's own body.
+    const fallback = this.functions.health
+    if (fallback) {
+      new apigw.HttpRoute(this, 'DefaultRoute', {
+        httpApi: this.api,
+        routeKey: apigw.HttpRouteKey.DEFAULT,
+        integration: new HttpLambdaIntegration('DefaultIntegration', fallback),
+      })
+    }
+
     new CfnOutput(this, 'ApiUrl', { value: this.api.apiEndpoint })
     for (const [key, queue] of Object.entries(this.queues)) {
       new CfnOutput(this, `${pascalCase(key)}QueueUrl`, { value: queue.queueUrl })

@@ -84,6 +84,10 @@ describe('the synthesized stack', () => {
     }
   })
 
+  it('sends every other route to a function, so unknown routes get the API error shape', () => {
+    template.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: '$default' })
+  })
+
   it('routes every HTTP function path and method on the HTTP API to its function', () => {
     const expected = ofKind('http').flatMap((name) =>
       routesOf(name).map((route) => ({ key: `${route.method} ${route.path}`, name })),
@@ -91,7 +95,9 @@ describe('the synthesized stack', () => {
     const routes = Object.values(template.findResources('AWS::ApiGatewayV2::Route'))
 
     template.resourceCountIs('AWS::ApiGatewayV2::Api', 1)
-    expect(routes.map((route) => route.Properties.RouteKey).sort()).toEqual(expected.map((r) => r.key).sort())
+    expect(routes.map((route) => route.Properties.RouteKey).sort()).toEqual(
+      [...expected.map((r) => r.key), '$default'].sort(),
+    )
     for (const { key, name } of expected) {
       const route = routes.find((r) => r.Properties.RouteKey === key)!
       const integrationId = (route.Properties.Target as { 'Fn::Join': [string, unknown[]] })[
