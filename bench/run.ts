@@ -95,6 +95,7 @@ const run = async () => {
     PORT: '0',
     HOST: '127.0.0.1',
     RUN_WORKERS: 'false',
+    WRITE_RATE_LIMIT_PER_S: '0', // one application takes the whole load here
     SQS_ENDPOINT: `http://127.0.0.1:${sqsPort}`,
     SQS_CHATS_QUEUE: `bench-chats-${unique}`,
     SQS_MESSAGES_QUEUE: `bench-messages-${unique}`,

@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto'
 import { and, eq, max } from 'drizzle-orm'
 import { applications, chats, messages } from '../db/schema.ts'
+import type { Config } from './config.ts'
 import { type Db, withDatabase } from './db.ts'
-import { IdempotencyKeyReusedError, NotFoundError, UnavailableError } from './errors.ts'
-import { applicationKey, countersKey, idempotencyKey } from './keys.ts'
+import { IdempotencyKeyReusedError, NotFoundError, RateLimitedError, UnavailableError } from './errors.ts'
+import { applicationKey, countersKey, idempotencyKey, rateKey } from './keys.ts'
 import type { Redis } from './redis.ts'
 import { withRedis } from './redis.ts'
 
@@ -11,8 +12,9 @@ import { withRedis } from './redis.ts'
 //   a:{token}  the application id ('0' for a token known not to exist, for a minute)
 //   n:{token}  a hash: n = last chat number, m:<chat> = last message number of that chat,
 //              v = last version handed out in this application
-// Each create or update is ONE script call: it checks that the parent exists, honours the
-// Idempotency-Key, and hands out the number and a version. A version is Redis time in
+// Each create or update is ONE script call: it checks that the parent exists, counts the write
+// against the application's rate limit, honours the Idempotency-Key, and hands out the number and
+// a version. A version is Redis time in
 // microseconds, forced above the previous one, so versions order the writes of an application in
 // the order the API accepted them, across any number of servers; consumers keep the highest.
 //
@@ -28,6 +30,12 @@ const PRELUDE = `
 local app = redis.call('GET', KEYS[1])
 if not app then return {'seed_app'} end
 if app == '0' then return {'no_app'} end
+local limit = tonumber(ARGV[3])
+if limit > 0 then
+  local used = redis.call('INCR', KEYS[4])
+  if used == 1 or redis.call('PTTL', KEYS[4]) < 0 then redis.call('PEXPIRE', KEYS[4], 1000) end
+  if used > limit then return {'rate_limited', app, tostring(redis.call('PTTL', KEYS[4]))} end
+end
 local chats = redis.call('HGET', KEYS[2], 'n')
 if not chats then return {'seed_chats', app} end
 local function next_version()
@@ -54,7 +62,7 @@ local function remember(fingerprint, number, version)
 end
 `
 
-/** KEYS: app, counters, idempotency. ARGV: fingerprint ('' = none), ttl. */
+/** KEYS: app, counters, idempotency, rate. ARGV: fingerprint ('' = none), ttl, rate limit. */
 const CREATE_CHAT = `${PRELUDE}
 local seen = replay(ARGV[1])
 if seen then return seen end
@@ -65,10 +73,10 @@ remember(ARGV[1], number, version)
 return {'ok', app, number, version}
 `
 
-/** KEYS: app, counters, idempotency. ARGV: fingerprint ('' = none), ttl, chat. */
+/** KEYS: app, counters, idempotency, rate. ARGV: fingerprint ('' = none), ttl, rate limit, chat. */
 const CREATE_MESSAGE = `${PRELUDE}
-if tonumber(ARGV[3]) > tonumber(chats) then return {'no_chat', app} end
-local field = 'm:' .. ARGV[3]
+if tonumber(ARGV[4]) > tonumber(chats) then return {'no_chat', app} end
+local field = 'm:' .. ARGV[4]
 if not redis.call('HGET', KEYS[2], field) then return {'seed_messages', app} end
 local seen = replay(ARGV[1])
 if seen then return seen end
@@ -78,19 +86,19 @@ remember(ARGV[1], number, version)
 return {'ok', app, number, version}
 `
 
-/** KEYS: app, counters, (unused). ARGV: -, -, chat. */
+/** KEYS: app, counters, (unused), rate. ARGV: -, -, rate limit, chat. */
 const UPDATE_CHAT = `${PRELUDE}
-if tonumber(ARGV[3]) > tonumber(chats) then return {'no_chat', app} end
-return {'ok', app, ARGV[3], next_version()}
+if tonumber(ARGV[4]) > tonumber(chats) then return {'no_chat', app} end
+return {'ok', app, ARGV[4], next_version()}
 `
 
-/** KEYS: app, counters, (unused). ARGV: -, -, chat, message. */
+/** KEYS: app, counters, (unused), rate. ARGV: -, -, rate limit, chat, message. */
 const UPDATE_MESSAGE = `${PRELUDE}
-if tonumber(ARGV[3]) > tonumber(chats) then return {'no_chat', app} end
-local last = redis.call('HGET', KEYS[2], 'm:' .. ARGV[3])
+if tonumber(ARGV[4]) > tonumber(chats) then return {'no_chat', app} end
+local last = redis.call('HGET', KEYS[2], 'm:' .. ARGV[4])
 if not last then return {'seed_messages', app} end
-if tonumber(ARGV[4]) > tonumber(last) then return {'no_message', app} end
-return {'ok', app, ARGV[4], next_version()}
+if tonumber(ARGV[5]) > tonumber(last) then return {'no_message', app} end
+return {'ok', app, ARGV[5], next_version()}
 `
 
 /** KEYS: counters. ARGV: field, number. Raises a counter that exists to at least `number`. */
@@ -111,10 +119,10 @@ const defined = new WeakSet<Redis>()
 
 const scripted = (redis: Redis): ScriptedRedis => {
   if (!defined.has(redis)) {
-    redis.defineCommand('createChat', { numberOfKeys: 3, lua: CREATE_CHAT })
-    redis.defineCommand('createMessage', { numberOfKeys: 3, lua: CREATE_MESSAGE })
-    redis.defineCommand('updateChat', { numberOfKeys: 3, lua: UPDATE_CHAT })
-    redis.defineCommand('updateMessage', { numberOfKeys: 3, lua: UPDATE_MESSAGE })
+    redis.defineCommand('createChat', { numberOfKeys: 4, lua: CREATE_CHAT })
+    redis.defineCommand('createMessage', { numberOfKeys: 4, lua: CREATE_MESSAGE })
+    redis.defineCommand('updateChat', { numberOfKeys: 4, lua: UPDATE_CHAT })
+    redis.defineCommand('updateMessage', { numberOfKeys: 4, lua: UPDATE_MESSAGE })
     redis.defineCommand('raiseCounter', { numberOfKeys: 1, lua: RAISE })
     defined.add(redis)
   }
@@ -126,6 +134,7 @@ export interface SequenceDeps {
   db: Db
   /** An upper bound on the jobs accepted but not yet persisted (queued); added to a re-seed. */
   inFlightJobs: () => Promise<number>
+  config: Pick<Config, 'WRITE_RATE_LIMIT_PER_S'>
 }
 
 export interface Accepted {
@@ -205,10 +214,17 @@ const runScript = async (
     applicationKey(token),
     countersKey(token),
     idempotencyKey(token, scope, idempotency?.key ?? ''),
+    rateKey(token),
   ]
   for (let attempt = 0; attempt < 4; attempt++) {
     const [status, app, number, version] = await withRedis(() =>
-      redis[script](...keys, fingerprint, String(IDEMPOTENCY_TTL_S), ...args.map(String)),
+      redis[script](
+        ...keys,
+        fingerprint,
+        String(IDEMPOTENCY_TTL_S),
+        String(deps.config.WRITE_RATE_LIMIT_PER_S),
+        ...args.map(String),
+      ),
     )
     const applicationId = Number(app)
     switch (status) {
@@ -226,6 +242,11 @@ const runScript = async (
         throw new NotFoundError(`chat ${args[0]} not found`)
       case 'no_message':
         throw new NotFoundError(`message ${args[1]} not found`)
+      case 'rate_limited':
+        throw new RateLimitedError(
+          `over ${deps.config.WRITE_RATE_LIMIT_PER_S} writes a second for this application; retry shortly`,
+          Math.max(1, Math.ceil(Number(number) / 1000)),
+        )
       case 'conflict':
         throw new IdempotencyKeyReusedError('this Idempotency-Key was used with a different body', {
           details: [{ field: 'Idempotency-Key', message: 'already used with a different body' }],

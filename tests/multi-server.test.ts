@@ -13,7 +13,7 @@ describe('three servers under concurrent load', () => {
   let servers: ServerProcess[]
 
   beforeAll(async () => {
-    const config = testConfig({ SQS_POLLERS: '2', LOG_LEVEL: 'warn' })
+    const config = testConfig({ SQS_POLLERS: '2', LOG_LEVEL: 'warn', WRITE_RATE_LIMIT_PER_S: '0' })
     deps = await createTestDeps(toEnv(config))
     servers = await Promise.all([1, 2, 3].map(() => startServerProcess(toEnv(config))))
   })

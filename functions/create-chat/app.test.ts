@@ -196,6 +196,28 @@ describe('POST /applications/:token/chats', () => {
     expect(huge.status).toBe(413)
   })
 
+  it('answers 429 with Retry-After past the write rate limit of an application, and only that application', async () => {
+    const limited = await createTestDeps({ WRITE_RATE_LIMIT_PER_S: '5' })
+    const limitedApp = createCreateChatApp(limited)
+    const [busy, calm] = [
+      (await createApplication(limited, { name: 'busy' })).token,
+      (await createApplication(limited, { name: 'calm' })).token,
+    ]
+
+    const statuses = []
+    for (let i = 0; i < 7; i++)
+      statuses.push((await limitedApp.request(`/applications/${busy}/chats`, { method: 'POST' })).status)
+    const over = await limitedApp.request(`/applications/${busy}/chats`, { method: 'POST' })
+    const other = await limitedApp.request(`/applications/${calm}/chats`, { method: 'POST' })
+
+    expect(statuses).toEqual([202, 202, 202, 202, 202, 429, 429])
+    expect(over.status).toBe(429)
+    expect(over.headers.get('retry-after')).toBe('1')
+    expect(expectShape(errorOutput, await over.json()).error.code).toBe('rate_limited')
+    expect(other.status).toBe(202)
+    await limited.close()
+  })
+
   it('answers 503 when SQS refuses the job', async () => {
     const token = await newApplication()
     const broken = await createTestDeps({ SQS_ENDPOINT: 'http://127.0.0.1:1' })

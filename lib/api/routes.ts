@@ -16,7 +16,7 @@ export interface RouteSpec {
   query?: v.GenericSchema
   hasIdempotencyKey?: boolean
   success: { status: 200 | 201 | 202; description: string; schema?: v.GenericSchema; hasLocation?: boolean }
-  errors: Array<400 | 404 | 413 | 415 | 422 | 503>
+  errors: Array<400 | 404 | 413 | 415 | 422 | 429 | 503>
 }
 
 const TOKEN = ':token'
@@ -34,6 +34,8 @@ export const paths = {
 } as const
 
 const BODY_ERRORS = [400, 413, 415, 422] as const
+/** Chat and message writes count against the application's write rate. */
+const WRITE_ERRORS = [...BODY_ERRORS, 404, 429, 503] as const
 
 /** The same update under PATCH and PUT: both replace the one field they carry. */
 const patchAndPut = <T extends Omit<RouteSpec, 'method'>>(spec: T) =>
@@ -81,7 +83,7 @@ export const routes = {
     isBodyOptional: true,
     hasIdempotencyKey: true,
     success: { status: 202, description: 'Accepted', schema: s.acceptedOutput, hasLocation: true },
-    errors: [...BODY_ERRORS, 404, 503],
+    errors: [...WRITE_ERRORS],
   },
   listChats: {
     method: 'GET',
@@ -109,7 +111,7 @@ export const routes = {
     tag: 'chats',
     body: s.chatUpdateInput,
     success: { status: 202, description: 'Accepted', schema: s.acceptedOutput, hasLocation: true },
-    errors: [...BODY_ERRORS, 404, 503],
+    errors: [...WRITE_ERRORS],
   }),
   createMessage: {
     method: 'POST',
@@ -120,7 +122,7 @@ export const routes = {
     body: s.messageInput,
     hasIdempotencyKey: true,
     success: { status: 202, description: 'Accepted', schema: s.acceptedOutput, hasLocation: true },
-    errors: [...BODY_ERRORS, 404, 503],
+    errors: [...WRITE_ERRORS],
   },
   listMessages: {
     method: 'GET',
@@ -158,7 +160,7 @@ export const routes = {
     tag: 'messages',
     body: s.messageInput,
     success: { status: 202, description: 'Accepted', schema: s.acceptedOutput, hasLocation: true },
-    errors: [...BODY_ERRORS, 404, 503],
+    errors: [...WRITE_ERRORS],
   }),
   health: {
     method: 'GET',

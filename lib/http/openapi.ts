@@ -16,6 +16,7 @@ const ERROR_DESCRIPTIONS: Record<number, string> = {
   413: '`payload_too_large`: body over 64 KiB',
   415: '`unsupported_media_type`: body not application/json',
   422: '`validation_failed` (details name each field) or `idempotency_key_reused`',
+  429: '`rate_limited`: over WRITE_RATE_LIMIT_PER_S writes a second for this application (Retry-After)',
   503: '`unavailable`: a backing service is down; nothing was written (Retry-After)',
 }
 
