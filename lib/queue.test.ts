@@ -5,7 +5,7 @@ import { createTestDeps } from '../tests/harness.ts'
 import { eventually } from '../tests/processes.ts'
 import type { Deps } from './deps.ts'
 import { parseMessageJobs } from './jobs.ts'
-import { createJobQueue, deadLetterName, MAX_JOBS_PER_MESSAGE } from './queue.ts'
+import { createJobQueue, deadLetterUrl, MAX_JOBS_PER_MESSAGE } from './queue.ts'
 
 describe('the SQS job queue', () => {
   let deps: Deps
@@ -79,7 +79,7 @@ describe('the SQS job queue', () => {
     expect(() => parseMessageJobs('{"not":"a job"}')).toThrow()
 
     const workers = await startWorkers(poisoned)
-    const dlqUrl = urls.messages.replace(/[^/]+$/, deadLetterName(poisoned.config.SQS_MESSAGES_QUEUE))
+    const dlqUrl = deadLetterUrl(urls.messages)
     await eventually(
       async () => {
         const { Attributes } = await poisoned.sqs.send(

@@ -19,7 +19,7 @@ export type QueueName = 'chats' | 'messages'
 /** Sends jobs to SQS. `send` resolves only once SQS has accepted the job. */
 export interface JobQueue {
   send(queue: QueueName, job: object): Promise<void>
-  /** An upper bound on the jobs sent and not yet deleted by a consumer, across every server. */
+  /** An upper bound on the jobs sent and not yet persisted, across every server (dead letters included). */
   inFlight(): Promise<number>
   /** Sends what is buffered. */
   flush(): Promise<void>
@@ -54,6 +54,9 @@ const queueNames = (config: Config): Record<QueueName, string> => ({
 
 /** Dead-letter queue name of a queue. */
 export const deadLetterName = (name: string) => `${name}-dlq`
+
+/** The dead-letter queue's URL from its queue's (the name is the URL's last segment). */
+export const deadLetterUrl = (queueUrl: string) => queueUrl.replace(/[^/]+$/, (name) => deadLetterName(name))
 
 /**
  * Creates the queues, their dead-letter queues and redrive policies if missing. Idempotent; safe
@@ -217,9 +220,10 @@ export const createJobQueue = (
         else timers[queue] ??= setTimeout(() => drain(queue), flushMs)
       }),
     inFlight: async () => {
-      const all = await urls()
+      // Dead-lettered jobs hold numbers too: a redrive would bring them back.
+      const all = Object.values(await urls()).flatMap((url) => [url, deadLetterUrl(url)])
       const counts = await Promise.all(
-        Object.values(all).map(async (url) => {
+        all.map(async (url) => {
           const { Attributes = {} } = await sqs.send(
             new GetQueueAttributesCommand({
               QueueUrl: url,

@@ -30,14 +30,17 @@ const PRELUDE = `
 local app = redis.call('GET', KEYS[1])
 if not app then return {'seed_app'} end
 if app == '0' then return {'no_app'} end
-local limit = tonumber(ARGV[3])
-if limit > 0 then
+local chats = redis.call('HGET', KEYS[2], 'n')
+if not chats then return {'seed_chats', app} end
+-- Counts a write in the application's one-second window, once it is known to be a new write.
+local function over_limit()
+  local limit = tonumber(ARGV[3])
+  if limit == 0 then return nil end
   local used = redis.call('INCR', KEYS[4])
   if used == 1 or redis.call('PTTL', KEYS[4]) < 0 then redis.call('PEXPIRE', KEYS[4], 1000) end
   if used > limit then return {'rate_limited', app, tostring(redis.call('PTTL', KEYS[4]))} end
+  return nil
 end
-local chats = redis.call('HGET', KEYS[2], 'n')
-if not chats then return {'seed_chats', app} end
 local function next_version()
   local t = redis.call('TIME')
   local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -66,6 +69,8 @@ end
 const CREATE_CHAT = `${PRELUDE}
 local seen = replay(ARGV[1])
 if seen then return seen end
+local limited = over_limit()
+if limited then return limited end
 local version = next_version()
 local number = tostring(redis.call('HINCRBY', KEYS[2], 'n', 1))
 redis.call('HSETNX', KEYS[2], 'm:' .. number, 0)
@@ -80,6 +85,8 @@ local field = 'm:' .. ARGV[4]
 if not redis.call('HGET', KEYS[2], field) then return {'seed_messages', app} end
 local seen = replay(ARGV[1])
 if seen then return seen end
+local limited = over_limit()
+if limited then return limited end
 local version = next_version()
 local number = tostring(redis.call('HINCRBY', KEYS[2], field, 1))
 remember(ARGV[1], number, version)
@@ -89,6 +96,8 @@ return {'ok', app, number, version}
 /** KEYS: app, counters, (unused), rate. ARGV: -, -, rate limit, chat. */
 const UPDATE_CHAT = `${PRELUDE}
 if tonumber(ARGV[4]) > tonumber(chats) then return {'no_chat', app} end
+local limited = over_limit()
+if limited then return limited end
 return {'ok', app, ARGV[4], next_version()}
 `
 
@@ -98,6 +107,8 @@ if tonumber(ARGV[4]) > tonumber(chats) then return {'no_chat', app} end
 local last = redis.call('HGET', KEYS[2], 'm:' .. ARGV[4])
 if not last then return {'seed_messages', app} end
 if tonumber(ARGV[5]) > tonumber(last) then return {'no_message', app} end
+local limited = over_limit()
+if limited then return limited end
 return {'ok', app, ARGV[5], next_version()}
 `
 
@@ -171,31 +182,28 @@ const inFlight = (deps: SequenceDeps) =>
   })
 
 // A re-seed starts above the highest persisted number plus every job still queued: jobs in flight
-// may hold numbers MySQL does not show yet. Gaps are acceptable; duplicates never.
+// may hold numbers MySQL does not show yet. The queue is counted before MySQL is read, so a job
+// that leaves the queue in between is already in MySQL. Gaps are acceptable; duplicates never.
 const seedChats = async (deps: SequenceDeps, token: string, applicationId: number) => {
-  const [[row], queued] = await Promise.all([
-    withDatabase(() =>
-      deps.db
-        .select({ last: max(chats.number) })
-        .from(chats)
-        .where(eq(chats.applicationId, applicationId)),
-    ),
-    inFlight(deps),
-  ])
+  const queued = await inFlight(deps)
+  const [row] = await withDatabase(() =>
+    deps.db
+      .select({ last: max(chats.number) })
+      .from(chats)
+      .where(eq(chats.applicationId, applicationId)),
+  )
   await withRedis(() => deps.redis.hsetnx(countersKey(token), 'n', String((row?.last ?? 0) + queued)))
 }
 
 const seedMessages = async (deps: SequenceDeps, token: string, applicationId: number, chat: number) => {
-  const [[row], queued] = await Promise.all([
-    withDatabase(() =>
-      deps.db
-        .select({ last: max(messages.number) })
-        .from(messages)
-        .innerJoin(chats, eq(chats.id, messages.chatId))
-        .where(and(eq(chats.applicationId, applicationId), eq(chats.number, chat))),
-    ),
-    inFlight(deps),
-  ])
+  const queued = await inFlight(deps)
+  const [row] = await withDatabase(() =>
+    deps.db
+      .select({ last: max(messages.number) })
+      .from(messages)
+      .innerJoin(chats, eq(chats.id, messages.chatId))
+      .where(and(eq(chats.applicationId, applicationId), eq(chats.number, chat))),
+  )
   await withRedis(() => deps.redis.hsetnx(countersKey(token), `m:${chat}`, String((row?.last ?? 0) + queued)))
 }
 
