@@ -44,6 +44,13 @@ describe('GET /openapi.json and /docs', () => {
     })
   })
 
+  it('answers 405 with an Allow header for another method', async () => {
+    const res = await app.request('/openapi.json', { method: 'POST' })
+
+    expect(res.status).toBe(405)
+    expect(res.headers.get('allow')).toBe('GET, HEAD')
+  })
+
   it('serves a page that renders the description', async () => {
     const res = await app.request('/docs')
 

@@ -17,7 +17,7 @@ export interface ChatStackProps extends StackProps {
   functionNames?: string[]
   /** SSM parameter path holding DATABASE_URL, REDIS_URL and ELASTICSEARCH_URL (String parameters). */
   configParameterPrefix?: string
-  /** Run the functions in this VPC's private subnets (to reach a private RDS, ElastiCache, OpenSearch). */
+  /** Run the functions in this VPC's private subnets (to reach a private RDS, ElastiCache, Elasticsearch). */
   vpcId?: string
   /** Receives before a job moves to its dead-letter queue (the app's SQS_MAX_RECEIVES). */
   maxReceiveCount?: number
@@ -108,6 +108,8 @@ export class ChatStack extends Stack {
           format: nodejs.OutputFormat.ESM,
           target: 'node24',
           minify: true,
+          // Error classes are told apart by name (ioredis's ReplyError); minifying must keep names.
+          keepNames: true,
           sourceMap: true,
           mainFields: ['module', 'main'],
           // CommonJS dependencies (mysql2, ioredis) call require() inside the ESM bundle.

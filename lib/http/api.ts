@@ -50,7 +50,13 @@ export const toErrorResponse = (error: unknown, c: Context<ApiEnv>, logger: Logg
   return c.json(errorBody('internal', 'an unexpected error occurred; it has been logged'), 500)
 }
 
-const compiledRoutes = allRoutes.map((route) => ({
+// The docs routes describe the API rather than belong to it, but answer 405 like every other path.
+const DOCS_ROUTES = [
+  { method: 'GET', path: '/openapi.json' },
+  { method: 'GET', path: '/docs' },
+] as const
+
+const compiledRoutes = [...allRoutes, ...DOCS_ROUTES].map((route) => ({
   method: route.method,
   pattern: new RegExp(
     `^${route.path.replace(/:[a-z]+(\{([^}]+)\})?/gi, (_all, _group, constraint) => `(${constraint ?? '[^/]+'})`)}$`,
