@@ -51,6 +51,12 @@ export const startWorkers = async (deps: Deps) => {
     chats: createPersistChatsConsumer(deps),
     messages: createPersistMessagesConsumer(deps),
   }
+  // What a failing batch needs in order to succeed: when these are down, polling pauses.
+  const isHealthy = () =>
+    Promise.all([deps.probes.mysql!(), deps.probes.redis!()]).then(
+      () => true,
+      () => false,
+    )
   const pollers: Poller[] = []
   for (const queue of ['chats', 'messages'] as const) {
     const arn = await queueArnOf(deps.sqs, urls[queue])
@@ -58,6 +64,7 @@ export const startWorkers = async (deps: Deps) => {
       startPoller(deps.sqs, urls[queue], arn, consumers[queue], {
         concurrency: deps.config.SQS_POLLERS,
         logger: deps.logger.child({ queue }),
+        isHealthy,
       }),
     )
   }

@@ -1,11 +1,13 @@
 import { GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs'
+import type { SQSEvent } from 'aws-lambda'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startWorkers } from '../functions/server.ts'
 import { createTestDeps } from '../tests/harness.ts'
 import { eventually } from '../tests/processes.ts'
 import type { Deps } from './deps.ts'
 import { parseMessageJobs } from './jobs.ts'
-import { createJobQueue, deadLetterUrl, MAX_JOBS_PER_MESSAGE } from './queue.ts'
+import { silentLogger } from './logger.ts'
+import { createJobQueue, deadLetterUrl, MAX_JOBS_PER_MESSAGE, startPoller } from './queue.ts'
 
 describe('the SQS job queue', () => {
   let deps: Deps
@@ -64,6 +66,41 @@ describe('the SQS job queue', () => {
 
     expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected'])
     expect(results.map((r) => (r as PromiseRejectedResult).reason.status)).toEqual([503, 503])
+  })
+
+  it('pauses polling while the backing services are down, so an outage does not burn receives', async () => {
+    const paused = await createTestDeps({ SQS_VISIBILITY_TIMEOUT_S: '1' })
+    const urls = await paused.queueUrls()
+    await paused.sqs.send(new SendMessageCommand({ QueueUrl: urls.chats, MessageBody: '[]' }))
+    let isDown = true
+    let calls = 0
+    let receivesWhenDone = 0
+    const handler = async (event: SQSEvent) => {
+      calls++
+      if (isDown) throw new Error('database down')
+      receivesWhenDone = Number(event.Records[0]!.attributes.ApproximateReceiveCount)
+      return { batchItemFailures: [] }
+    }
+
+    const poller = startPoller(paused.sqs, urls.chats, 'arn:test', handler, {
+      concurrency: 1,
+      logger: silentLogger,
+      waitSeconds: 1,
+      isHealthy: async () => !isDown,
+    })
+    await new Promise((resolve) => setTimeout(resolve, 3_000))
+    const callsWhileDown = calls
+    isDown = false
+    await eventually(async () => (await paused.inFlightJobs()) === 0, {
+      what: 'the job persisted after recovery',
+    })
+    await poller.stop()
+
+    // With a 1 s visibility timeout, 3 s of outage would otherwise have meant 3 or 4 receives.
+    expect(callsWhileDown).toBe(1)
+    expect(calls).toBe(2)
+    expect(receivesWhenDone).toBe(2)
+    await paused.close()
   })
 
   it('sends a job that keeps failing to the dead-letter queue after the receive limit', async () => {

@@ -266,10 +266,38 @@ export const startPoller = (
   queueUrl: string,
   queueArn: string,
   handler: BatchHandler,
-  { concurrency, logger, waitSeconds = 20 }: { concurrency: number; logger: Logger; waitSeconds?: number },
+  {
+    concurrency,
+    logger,
+    waitSeconds = 20,
+    isHealthy = async () => true,
+  }: {
+    concurrency: number
+    logger: Logger
+    waitSeconds?: number
+    /** Whether what the consumer writes to answers; while it does not, polling pauses. */
+    isHealthy?: () => Promise<boolean>
+  },
 ): Poller => {
   const abort = new AbortController()
   let isStopping = false
+  // Shared by the loops: one outage pauses them all, and one probe at a time decides.
+  let outage: Promise<void> | undefined
+
+  // A batch that failed because the database is down would burn one receive per redelivery and
+  // reach the dead-letter queue within a short outage. Instead the failed jobs keep their full
+  // visibility timeout, and nothing is received until the backing services answer again.
+  const waitForRecovery = () => {
+    outage ??= (async () => {
+      logger.warn('backing services down: polling paused')
+      for (let delay = 500; !isStopping && !(await isHealthy()); delay = Math.min(delay * 2, 5_000)) {
+        await new Promise((resolve) => setTimeout(resolve, delay))
+      }
+      logger.warn('backing services back: polling resumed')
+      outage = undefined
+    })()
+    return outage
+  }
 
   const pollOnce = async () => {
     const { Messages = [] } = await sqs.send(
@@ -285,7 +313,8 @@ export const startPoller = (
       }),
       { abortSignal: abort.signal },
     )
-    if (Messages.length === 0) return
+    // Another loop found the services down while this one waited: leave the jobs for later.
+    if (Messages.length === 0 || outage) return
     const records: SQSRecord[] = Messages.map((message) => ({
       messageId: message.MessageId!,
       receiptHandle: message.ReceiptHandle!,
@@ -303,11 +332,13 @@ export const startPoller = (
       awsRegion: '',
     }))
     let failedIds = new Set(records.map((record) => record.messageId))
+    let isOutage = false
     try {
       const response = await handler({ Records: records })
       failedIds = new Set(response.batchItemFailures.map((failure) => failure.itemIdentifier))
     } catch (error) {
-      logger.error('consumer failed the whole batch', { err: error, size: records.length })
+      isOutage = !(await isHealthy())
+      logger.error('consumer failed the whole batch', { err: error, size: records.length, outage: isOutage })
     }
     const done = records.filter((record) => !failedIds.has(record.messageId))
     const failed = records.filter((record) => failedIds.has(record.messageId))
@@ -319,6 +350,7 @@ export const startPoller = (
         }),
       )
     }
+    if (isOutage) return waitForRecovery()
     if (failed.length > 0) {
       await sqs
         .send(
@@ -339,6 +371,7 @@ export const startPoller = (
     let backoff = 100
     while (!isStopping) {
       try {
+        await outage
         await pollOnce()
         backoff = 100
       } catch (error) {
