@@ -21,6 +21,8 @@ const id = () => bigint('id', { mode: 'number', unsigned: true }).autoincrement(
 const parentId = (name: string) => bigint(name, { mode: 'number', unsigned: true }).notNull()
 const millis = (name: string) => datetime(name, { mode: 'date', fsp: 3 }).notNull()
 // A version orders the writes to one field in the order the API accepted them (see lib/sequences.ts).
+// `create_version` is the version of the create that owns the row's number (0 while the row is a
+// bare placeholder): a second create under the same number is a collision, never a merge.
 const version = (name: string) => bigint(name, { mode: 'number', unsigned: true }).notNull().default(0)
 
 export const applications = mysqlTable(
@@ -47,6 +49,7 @@ export const chats = mysqlTable(
     messagesCount: int('messages_count', { unsigned: true }).notNull().default(0),
     createdAt: millis('created_at'),
     updatedAt: millis('updated_at'),
+    createVersion: version('create_version'),
   },
   (table) => [uniqueIndex('chats_application_number_unique').on(table.applicationId, table.number)],
 )
@@ -61,6 +64,7 @@ export const messages = mysqlTable(
     bodyVersion: version('body_version'),
     createdAt: millis('created_at'),
     updatedAt: millis('updated_at'),
+    createVersion: version('create_version'),
   },
   (table) => [uniqueIndex('messages_chat_number_unique').on(table.chatId, table.number)],
 )

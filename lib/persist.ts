@@ -12,7 +12,7 @@ export interface PersistDeps {
   db: Db
   redis: Redis
   search: MessageIndexer
-  logger: Pick<Logger, 'warn'>
+  logger: Pick<Logger, 'warn' | 'error'>
 }
 
 // Delivery is at-least-once and in any order. Every write is an upsert by the natural key whose
@@ -20,31 +20,75 @@ export interface PersistDeps {
 // set of jobs in any order, any number of times, therefore ends in the state that in-order,
 // exactly-once delivery gives. The comparisons use >= so that they hold whether MySQL assigns
 // the version column before or after the others (a version is handed out once, so an equal
-// version is the same write delivered again). A message may arrive before its chat: the chat row is then created
-// bare (no title, version 0) and completed when the chat's own job arrives.
+// version is the same write delivered again). A message may arrive before its chat: the chat row
+// is then created bare (no title, version 0) and completed when the chat's own job arrives.
+//
+// A row's number belongs to the create that first persisted it (`create_version`). Another create
+// under the same number can only come from Redis handing a number out twice (it lost writes it had
+// acknowledged, see the README): that create changes nothing, and its job fails with
+// NumberCollisionError so that it ends in the dead-letter queue, loud, instead of overwriting.
 
 interface Collapsed<T> {
   key: string
   winner: T
   createdAt: Date
+  /** The version of the create among these jobs (the earliest, if several), else 0. */
+  createVersion: number
 }
 
-/** Folds the jobs of one batch per row: the highest version's content, the earliest time. */
-const collapse = <T extends { version: number }>(jobs: T[], keyOf: (job: T) => string): Collapsed<T>[] => {
+type Versioned = { op: 'create' | 'update'; version: number }
+
+/**
+ * Folds the jobs of one batch per row: the highest version's content, the earliest time. A second
+ * create of the same row within the batch is a collision: it is set aside, not folded in.
+ */
+const collapse = <T extends Versioned>(jobs: T[], keyOf: (job: T) => string) => {
+  const creates = new Map<string, number>()
+  for (const job of jobs) {
+    if (job.op !== 'create') continue
+    const key = keyOf(job)
+    creates.set(key, Math.min(creates.get(key) ?? job.version, job.version))
+  }
   const rows = new Map<string, Collapsed<T>>()
+  const collisions: T[] = []
   for (const job of jobs) {
     const key = keyOf(job)
+    if (job.op === 'create' && job.version !== creates.get(key)) {
+      collisions.push(job)
+      continue
+    }
     const at = acceptedAt(job.version)
     const row = rows.get(key)
-    if (!row) rows.set(key, { key, winner: job, createdAt: at })
+    if (!row) rows.set(key, { key, winner: job, createdAt: at, createVersion: creates.get(key) ?? 0 })
     else {
       if (job.version > row.winner.version) row.winner = job
       if (at < row.createdAt) row.createdAt = at
     }
   }
   // Sorted by key, so that concurrent batches lock rows in one order and rarely deadlock.
-  return [...rows.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+  const sorted = [...rows.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+  return { rows: sorted, collisions }
 }
+
+/** A create whose number another create already holds: Redis handed the number out twice. */
+export class NumberCollisionError extends Error {
+  override name = 'NumberCollisionError'
+  readonly jobs: Array<{ app: number; chat: number; message?: number; version: number }>
+  constructor(jobs: Array<{ app: number; chat: number; message?: number; version: number }>) {
+    super(
+      `number collision: ${jobs
+        .map(
+          (job) => `application ${job.app} chat ${job.chat}${job.message ? ` message ${job.message}` : ''}`,
+        )
+        .join(', ')} already belong to another create; these jobs go to the dead-letter queue`,
+    )
+    this.jobs = jobs
+  }
+}
+
+// The row is this create's own (or still bare), or the write is an update: only then does it apply.
+// True whether MySQL assigns create_version before or after evaluating it.
+const isOwnRow = sql.raw('(VALUES(create_version) = 0 OR create_version IN (0, VALUES(create_version)))')
 
 const pad = (n: number) => n.toString().padStart(10, '0')
 
@@ -64,30 +108,63 @@ const raise = async (
     deps.logger.warn('could not raise counters', { err: error }),
   )
 
-/** Persists chat creations and title updates: one multi-row upsert per batch. */
+/**
+ * Persists chat creations and title updates: one multi-row upsert per batch, and a read-back of
+ * the created rows' owners.
+ */
 export const persistChats = async (deps: PersistDeps, jobs: ChatJob[]): Promise<void> => {
   if (jobs.length === 0) return
-  const rows = collapse(jobs, (job) => `${pad(job.app)}:${pad(job.chat)}`).map(({ winner, createdAt }) => ({
+  const collapsed = collapse(jobs, (job) => `${pad(job.app)}:${pad(job.chat)}`)
+  const rows = collapsed.rows.map(({ winner, createdAt, createVersion }) => ({
     applicationId: winner.app,
     number: winner.chat,
     title: winner.title,
     titleVersion: winner.version,
     createdAt,
     updatedAt: acceptedAt(winner.version),
+    createVersion,
   }))
-  await retryOnDeadlock(() =>
-    deps.db
-      .insert(chats)
-      .values(rows)
-      .onDuplicateKeyUpdate({
-        set: {
-          title: sql`IF(VALUES(title_version) >= title_version, VALUES(title), title)`,
-          updatedAt: sql`IF(VALUES(title_version) >= title_version, VALUES(updated_at), updated_at)`,
-          createdAt: sql`LEAST(created_at, VALUES(created_at))`,
-          titleVersion: sql`GREATEST(title_version, VALUES(title_version))`,
-        },
-      }),
-  )
+  if (rows.length > 0) {
+    await retryOnDeadlock(() =>
+      deps.db
+        .insert(chats)
+        .values(rows)
+        .onDuplicateKeyUpdate({
+          set: {
+            title: sql`IF(${isOwnRow} AND VALUES(title_version) >= title_version, VALUES(title), title)`,
+            updatedAt: sql`IF(${isOwnRow} AND VALUES(title_version) >= title_version, VALUES(updated_at), updated_at)`,
+            createdAt: sql`IF(${isOwnRow}, LEAST(created_at, VALUES(created_at)), created_at)`,
+            titleVersion: sql`IF(${isOwnRow}, GREATEST(title_version, VALUES(title_version)), title_version)`,
+            createVersion: sql`IF(create_version = 0, VALUES(create_version), create_version)`,
+          },
+        }),
+    )
+  }
+  const created = rows.filter((row) => row.createVersion > 0)
+  const owners =
+    created.length === 0
+      ? []
+      : await deps.db
+          .select({ app: chats.applicationId, chat: chats.number, createVersion: chats.createVersion })
+          .from(chats)
+          .where(
+            or(
+              ...created.map((row) =>
+                and(eq(chats.applicationId, row.applicationId), eq(chats.number, row.number)),
+              ),
+            ),
+          )
+  const ownerOf = new Map(owners.map((row) => [`${row.app}:${row.chat}`, row.createVersion]))
+  const collisions = [
+    ...collapsed.collisions,
+    ...jobs.filter(
+      (job) =>
+        job.op === 'create' &&
+        ownerOf.has(`${job.app}:${job.chat}`) &&
+        ownerOf.get(`${job.app}:${job.chat}`) !== job.version,
+    ),
+  ]
+
   await markDirty(
     deps,
     DIRTY_APPLICATIONS_KEY,
@@ -97,6 +174,17 @@ export const persistChats = async (deps: PersistDeps, jobs: ChatJob[]): Promise<
     deps,
     jobs.map((job) => ({ token: job.token, field: 'n', number: job.chat })),
   )
+  if (collisions.length > 0) failCollisions(deps, collisions)
+}
+
+/** Reports the creates that found their number taken: logged as errors, failed to the DLQ. */
+const failCollisions = <T extends { app: number; chat: number; version: number }>(
+  deps: Pick<PersistDeps, 'logger'>,
+  jobs: T[],
+) => {
+  const error = new NumberCollisionError([...new Set(jobs)])
+  deps.logger.error('number collision', { err: error })
+  throw error
 }
 
 type ChatRef = { app: number; chat: number }
@@ -149,7 +237,10 @@ const resolveChatIds = async (db: Db, refs: ChatRef[], fallbackTime: Map<string,
  */
 export const persistMessages = async (deps: PersistDeps, jobs: MessageJob[]): Promise<void> => {
   if (jobs.length === 0) return
-  const collapsed = collapse(jobs, (job) => `${pad(job.app)}:${pad(job.chat)}:${pad(job.message)}`)
+  const { rows: collapsed, collisions: batchCollisions } = collapse(
+    jobs,
+    (job) => `${pad(job.app)}:${pad(job.chat)}:${pad(job.message)}`,
+  )
   const chatRefs = new Map<string, ChatRef>()
   const chatTimes = new Map<string, Date>()
   for (const { winner, createdAt } of collapsed) {
@@ -159,13 +250,14 @@ export const persistMessages = async (deps: PersistDeps, jobs: MessageJob[]): Pr
   }
   const chatIdOf = await resolveChatIds(deps.db, [...chatRefs.values()], chatTimes)
 
-  const rows = collapsed.map(({ winner, createdAt }) => ({
+  const rows = collapsed.map(({ winner, createdAt, createVersion }) => ({
     chatId: chatIdOf(winner),
     number: winner.message,
     body: winner.body,
     bodyVersion: winner.version,
     createdAt,
     updatedAt: acceptedAt(winner.version),
+    createVersion,
   }))
   await retryOnDeadlock(() =>
     deps.db
@@ -173,10 +265,11 @@ export const persistMessages = async (deps: PersistDeps, jobs: MessageJob[]): Pr
       .values(rows)
       .onDuplicateKeyUpdate({
         set: {
-          body: sql`IF(VALUES(body_version) >= body_version, VALUES(body), body)`,
-          updatedAt: sql`IF(VALUES(body_version) >= body_version, VALUES(updated_at), updated_at)`,
-          createdAt: sql`LEAST(created_at, VALUES(created_at))`,
-          bodyVersion: sql`GREATEST(body_version, VALUES(body_version))`,
+          body: sql`IF(${isOwnRow} AND VALUES(body_version) >= body_version, VALUES(body), body)`,
+          updatedAt: sql`IF(${isOwnRow} AND VALUES(body_version) >= body_version, VALUES(updated_at), updated_at)`,
+          createdAt: sql`IF(${isOwnRow}, LEAST(created_at, VALUES(created_at)), created_at)`,
+          bodyVersion: sql`IF(${isOwnRow}, GREATEST(body_version, VALUES(body_version)), body_version)`,
+          createVersion: sql`IF(create_version = 0, VALUES(create_version), create_version)`,
         },
       }),
   )
@@ -217,4 +310,14 @@ export const persistMessages = async (deps: PersistDeps, jobs: MessageJob[]): Pr
     ...jobs.map((job) => ({ token: job.token, field: `m:${job.chat}`, number: job.message })),
     ...jobs.map((job) => ({ token: job.token, field: 'n', number: job.chat })),
   ])
+
+  const ownerOf = new Map(stored.map((row) => [`${row.chatId}:${row.number}`, row.createVersion]))
+  const collisions = [
+    ...batchCollisions,
+    ...jobs.filter((job) => {
+      const owner = ownerOf.get(`${chatIdOf(job)}:${job.message}`)
+      return job.op === 'create' && owner !== undefined && owner !== job.version
+    }),
+  ]
+  if (collisions.length > 0) failCollisions(deps, collisions)
 }

@@ -275,6 +275,57 @@ describe('persist-messages consumer', () => {
     }
   })
 
+  it('never lets a second create under a taken number overwrite the first, and fails its job loudly', async () => {
+    const base = await newApplication()
+    const first = message(base, { body: 'first owner', version: T0 + 1_000 })
+    const second = message(base, { body: 'same number again', version: T0 + 9_000 })
+
+    await persistMessages(sqsEvent(first))
+    const result = await persistMessages(
+      sqsEvent(
+        { body: JSON.stringify([second]), messageId: 'collides' },
+        message(base, { message: 2, version: T0 + 9_001 }),
+      ),
+    )
+
+    expect(result.batchItemFailures).toEqual([{ itemIdentifier: 'collides' }])
+    expect((await storedMessages(base.app)).map((m) => [m.number, m.body])).toEqual([
+      [1, 'first owner'],
+      [2, 'hello'],
+    ])
+  })
+
+  it('keeps the earlier of two creates of one number within a batch and fails the later', async () => {
+    const base = await newApplication()
+    const later = {
+      body: JSON.stringify([message(base, { body: 'later', version: T0 + 5_000 })]),
+      messageId: 'later',
+    }
+    const earlier = {
+      body: JSON.stringify([message(base, { body: 'earlier', version: T0 + 4_000 })]),
+      messageId: 'earlier',
+    }
+
+    const result = await persistMessages(sqsEvent(later, earlier))
+
+    expect(result.batchItemFailures).toEqual([{ itemIdentifier: 'later' }])
+    expect((await storedMessages(base.app)).map((m) => m.body)).toEqual(['earlier'])
+  })
+
+  it('never lets a second chat create under a taken number replace the first', async () => {
+    const base = await newApplication()
+
+    await persistChats(sqsEvent(chat(base, { title: 'owner', version: T0 })))
+    const intruder = persistChats(sqsEvent(chat(base, { title: 'intruder', version: T0 + 7 })))
+    await expect(intruder).rejects.toThrow('all 1 records of the batch failed')
+    const update = await persistChats(
+      sqsEvent(chat(base, { op: 'update', title: 'renamed', version: T0 + 8 })),
+    )
+
+    expect(update.batchItemFailures).toEqual([])
+    expect((await storedChats(base.app)).map((c) => c.title)).toEqual(['renamed'])
+  })
+
   it('marks the chats and applications it touched for the count reconciler', async () => {
     const base = await newApplication()
 
