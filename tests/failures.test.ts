@@ -53,7 +53,10 @@ describe('when things fail under load', () => {
 
   it('never hands out a persisted number again after Redis loses everything mid-run', async () => {
     // A Redis database of its own, so that flushing it touches no other test.
-    const redisUrl = new URL(`/${1 + (worker % 15)}`, process.env.REDIS_URL ?? 'redis://127.0.0.1:6379').toString()
+    const redisUrl = new URL(
+      `/${1 + (worker % 15)}`,
+      process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+    ).toString()
     const env = toEnv(testConfig({ REDIS_URL: redisUrl, LOG_LEVEL: 'warn', WRITE_RATE_LIMIT_PER_S: '0' }))
     const checkDeps = await createTestDeps(env)
     servers.push(await startServerProcess(env), await startServerProcess(env))
@@ -80,7 +83,9 @@ describe('when things fail under load', () => {
   })
 
   it('persists every job a server answered 202 for, though it is killed with SIGKILL under load', async () => {
-    const env = toEnv(testConfig({ SQS_VISIBILITY_TIMEOUT_S: '2', LOG_LEVEL: 'warn', WRITE_RATE_LIMIT_PER_S: '0' }))
+    const env = toEnv(
+      testConfig({ SQS_VISIBILITY_TIMEOUT_S: '2', LOG_LEVEL: 'warn', WRITE_RATE_LIMIT_PER_S: '0' }),
+    )
     const victim = await startServerProcess(env)
     const token = await createApp(victim)
     await fetch(`${victim.url}/applications/${token}/chats`, { method: 'POST' })
