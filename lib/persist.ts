@@ -40,7 +40,8 @@ type Versioned = { op: 'create' | 'update'; version: number }
 
 /**
  * Folds the jobs of one batch per row: the highest version's content, the earliest time. A second
- * create of the same row within the batch is a collision: it is set aside, not folded in.
+ * create of the same row within the batch is a collision: it is left out (and reported by the
+ * caller, which finds the row owned by another create).
  */
 const collapse = <T extends Versioned>(jobs: T[], keyOf: (job: T) => string) => {
   const creates = new Map<string, number>()
@@ -50,13 +51,9 @@ const collapse = <T extends Versioned>(jobs: T[], keyOf: (job: T) => string) => 
     creates.set(key, Math.min(creates.get(key) ?? job.version, job.version))
   }
   const rows = new Map<string, Collapsed<T>>()
-  const collisions: T[] = []
   for (const job of jobs) {
     const key = keyOf(job)
-    if (job.op === 'create' && job.version !== creates.get(key)) {
-      collisions.push(job)
-      continue
-    }
+    if (job.op === 'create' && job.version !== creates.get(key)) continue
     const at = acceptedAt(job.version)
     const row = rows.get(key)
     if (!row) rows.set(key, { key, winner: job, createdAt: at, createVersion: creates.get(key) ?? 0 })
@@ -66,8 +63,7 @@ const collapse = <T extends Versioned>(jobs: T[], keyOf: (job: T) => string) => 
     }
   }
   // Sorted by key, so that concurrent batches lock rows in one order and rarely deadlock.
-  const sorted = [...rows.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
-  return { rows: sorted, collisions }
+  return [...rows.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
 }
 
 /** A create whose number another create already holds: Redis handed the number out twice. */
@@ -114,32 +110,31 @@ const raise = async (
  */
 export const persistChats = async (deps: PersistDeps, jobs: ChatJob[]): Promise<void> => {
   if (jobs.length === 0) return
-  const collapsed = collapse(jobs, (job) => `${pad(job.app)}:${pad(job.chat)}`)
-  const rows = collapsed.rows.map(({ winner, createdAt, createVersion }) => ({
-    applicationId: winner.app,
-    number: winner.chat,
-    title: winner.title,
-    titleVersion: winner.version,
-    createdAt,
-    updatedAt: acceptedAt(winner.version),
-    createVersion,
-  }))
-  if (rows.length > 0) {
-    await retryOnDeadlock(() =>
-      deps.db
-        .insert(chats)
-        .values(rows)
-        .onDuplicateKeyUpdate({
-          set: {
-            title: sql`IF(${isOwnRow} AND VALUES(title_version) >= title_version, VALUES(title), title)`,
-            updatedAt: sql`IF(${isOwnRow} AND VALUES(title_version) >= title_version, VALUES(updated_at), updated_at)`,
-            createdAt: sql`IF(${isOwnRow}, LEAST(created_at, VALUES(created_at)), created_at)`,
-            titleVersion: sql`IF(${isOwnRow}, GREATEST(title_version, VALUES(title_version)), title_version)`,
-            createVersion: sql`IF(create_version = 0, VALUES(create_version), create_version)`,
-          },
-        }),
-    )
-  }
+  const rows = collapse(jobs, (job) => `${pad(job.app)}:${pad(job.chat)}`).map(
+    ({ winner, createdAt, createVersion }) => ({
+      applicationId: winner.app,
+      number: winner.chat,
+      title: winner.title,
+      titleVersion: winner.version,
+      createdAt,
+      updatedAt: acceptedAt(winner.version),
+      createVersion,
+    }),
+  )
+  await retryOnDeadlock(() =>
+    deps.db
+      .insert(chats)
+      .values(rows)
+      .onDuplicateKeyUpdate({
+        set: {
+          title: sql`IF(${isOwnRow} AND VALUES(title_version) >= title_version, VALUES(title), title)`,
+          updatedAt: sql`IF(${isOwnRow} AND VALUES(title_version) >= title_version, VALUES(updated_at), updated_at)`,
+          createdAt: sql`IF(${isOwnRow}, LEAST(created_at, VALUES(created_at)), created_at)`,
+          titleVersion: sql`IF(${isOwnRow}, GREATEST(title_version, VALUES(title_version)), title_version)`,
+          createVersion: sql`IF(create_version = 0, VALUES(create_version), create_version)`,
+        },
+      }),
+  )
   const created = rows.filter((row) => row.createVersion > 0)
   const owners =
     created.length === 0
@@ -155,15 +150,10 @@ export const persistChats = async (deps: PersistDeps, jobs: ChatJob[]): Promise<
             ),
           )
   const ownerOf = new Map(owners.map((row) => [`${row.app}:${row.chat}`, row.createVersion]))
-  const collisions = [
-    ...collapsed.collisions,
-    ...jobs.filter(
-      (job) =>
-        job.op === 'create' &&
-        ownerOf.has(`${job.app}:${job.chat}`) &&
-        ownerOf.get(`${job.app}:${job.chat}`) !== job.version,
-    ),
-  ]
+  const collisions = jobs.filter((job) => {
+    const owner = ownerOf.get(`${job.app}:${job.chat}`)
+    return job.op === 'create' && owner !== undefined && owner !== job.version
+  })
 
   await markDirty(
     deps,
@@ -182,7 +172,7 @@ const failCollisions = <T extends { app: number; chat: number; version: number }
   deps: Pick<PersistDeps, 'logger'>,
   jobs: T[],
 ) => {
-  const error = new NumberCollisionError([...new Set(jobs)])
+  const error = new NumberCollisionError(jobs)
   deps.logger.error('number collision', { err: error })
   throw error
 }
@@ -237,10 +227,7 @@ const resolveChatIds = async (db: Db, refs: ChatRef[], fallbackTime: Map<string,
  */
 export const persistMessages = async (deps: PersistDeps, jobs: MessageJob[]): Promise<void> => {
   if (jobs.length === 0) return
-  const { rows: collapsed, collisions: batchCollisions } = collapse(
-    jobs,
-    (job) => `${pad(job.app)}:${pad(job.chat)}:${pad(job.message)}`,
-  )
+  const collapsed = collapse(jobs, (job) => `${pad(job.app)}:${pad(job.chat)}:${pad(job.message)}`)
   const chatRefs = new Map<string, ChatRef>()
   const chatTimes = new Map<string, Date>()
   for (const { winner, createdAt } of collapsed) {
@@ -312,12 +299,9 @@ export const persistMessages = async (deps: PersistDeps, jobs: MessageJob[]): Pr
   ])
 
   const ownerOf = new Map(stored.map((row) => [`${row.chatId}:${row.number}`, row.createVersion]))
-  const collisions = [
-    ...batchCollisions,
-    ...jobs.filter((job) => {
-      const owner = ownerOf.get(`${chatIdOf(job)}:${job.message}`)
-      return job.op === 'create' && owner !== undefined && owner !== job.version
-    }),
-  ]
+  const collisions = jobs.filter((job) => {
+    const owner = ownerOf.get(`${chatIdOf(job)}:${job.message}`)
+    return job.op === 'create' && owner !== undefined && owner !== job.version
+  })
   if (collisions.length > 0) failCollisions(deps, collisions)
 }
