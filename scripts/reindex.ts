@@ -15,6 +15,7 @@ import { createLogger } from '../lib/logger.ts'
 import {
   INDEX_MAPPINGS,
   INDEX_SETTINGS,
+  isUnavailable,
   loadDocumentPage,
   MAPPING_VERSION,
   type MessageDocument,
@@ -179,9 +180,15 @@ const main = async () => {
 
 if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href) {
   main().catch((error) => {
-    process.stderr.write(
-      `${error instanceof ConfigError ? error.message : error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
-    )
+    const message =
+      error instanceof ConfigError
+        ? error.message
+        : isUnavailable(error)
+          ? `reindex: the search engine does not answer (${(error as Error).message}); run it again once it does`
+          : error instanceof Error
+            ? (error.stack ?? error.message)
+            : String(error)
+    process.stderr.write(`${message}\n`)
     process.exit(error instanceof ConfigError ? 78 : 1)
   })
 }
