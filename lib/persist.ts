@@ -179,7 +179,10 @@ const failCollisions = <T extends { app: number; chat: number; version: number }
 
 type ChatRef = { app: number; chat: number }
 
-/** Finds the chats' ids; creates bare rows for chats whose own job has not arrived yet. */
+/**
+ * Finds the chats' ids; creates bare rows for chats whose own job has not arrived yet, and says
+ * which (their applications' chat counts change).
+ */
 const resolveChatIds = async (db: Db, refs: ChatRef[], fallbackTime: Map<string, Date>) => {
   const keyOf = (ref: ChatRef) => `${ref.app}:${ref.chat}`
   const byApp = new Map<number, number[]>()
@@ -218,7 +221,7 @@ const resolveChatIds = async (db: Db, refs: ChatRef[], fallbackTime: Map<string,
     )
     for (const row of await select()) ids.set(keyOf(row), row.id)
   }
-  return (ref: ChatRef) => ids.get(keyOf(ref))!
+  return { chatIdOf: (ref: ChatRef) => ids.get(keyOf(ref))!, created: missing }
 }
 
 /**
@@ -235,7 +238,7 @@ export const persistMessages = async (deps: PersistDeps, jobs: MessageJob[]): Pr
     chatRefs.set(key, { app: winner.app, chat: winner.chat })
     if (!chatTimes.has(key) || createdAt < chatTimes.get(key)!) chatTimes.set(key, createdAt)
   }
-  const chatIdOf = await resolveChatIds(deps.db, [...chatRefs.values()], chatTimes)
+  const { chatIdOf, created } = await resolveChatIds(deps.db, [...chatRefs.values()], chatTimes)
 
   const rows = collapsed.map(({ winner, createdAt, createVersion }) => ({
     chatId: chatIdOf(winner),
@@ -291,11 +294,12 @@ export const persistMessages = async (deps: PersistDeps, jobs: MessageJob[]): Pr
   await markDirty(
     deps,
     DIRTY_APPLICATIONS_KEY,
-    [...chatRefs.values()].map((ref) => ref.app),
+    created.map((ref) => ref.app),
   )
+  const tokenOf = new Map(jobs.map((job) => [job.app, job.token]))
   await raise(deps, [
     ...jobs.map((job) => ({ token: job.token, field: `m:${job.chat}`, number: job.message })),
-    ...jobs.map((job) => ({ token: job.token, field: 'n', number: job.chat })),
+    ...created.map((ref) => ({ token: tokenOf.get(ref.app)!, field: 'n', number: ref.chat })),
   ])
 
   const ownerOf = new Map(stored.map((row) => [`${row.chatId}:${row.number}`, row.createVersion]))
