@@ -22,6 +22,7 @@ import { createPersistMessagesConsumer } from './persist-messages/consumer.ts'
 import { createReconcileCountsJob } from './reconcile-counts/job.ts'
 import { createRetryIndexingSchedule } from './retry-indexing/job.ts'
 import { createSearchMessagesApp } from './search-messages/app.ts'
+import { createStreamMessagesApp } from './stream-messages/app.ts'
 import { createUpdateApplicationApp } from './update-application/app.ts'
 import { createUpdateChatApp } from './update-chat/app.ts'
 import { createUpdateMessageApp } from './update-message/app.ts'
@@ -41,6 +42,7 @@ export const createServerApp = (deps: Deps) =>
     .route('/', createSearchMessagesApp(deps))
     .route('/', createCreateMessageApp(deps))
     .route('/', createListMessagesApp(deps))
+    .route('/', createStreamMessagesApp(deps))
     .route('/', createGetMessageApp(deps))
     .route('/', createUpdateMessageApp(deps))
 
@@ -133,7 +135,8 @@ export const startServer = async (
     // Stop taking requests, finish the batches in flight, flush the buffer, close the pools.
     stopping ??= (async () => {
       logger.info('shutting down')
-      await new Promise<void>((resolve) => server.close(() => resolve()))
+      // Open live streams never end by themselves: end them, or the server would wait on them.
+      await Promise.all([new Promise<void>((resolve) => server.close(() => resolve())), deps.live.close()])
       await Promise.all([workers?.stop(), scheduler?.stop()])
       await deps.close()
       logger.info('stopped')

@@ -1,6 +1,7 @@
 import type { SQSClient } from '@aws-sdk/client-sqs'
 import type { Config } from './config.ts'
 import { createDatabase, type Database, type Db } from './db.ts'
+import { createLiveHub, type LiveHub } from './live/hub.ts'
 import { createLogger, type Logger } from './logger.ts'
 import {
   createJobQueue,
@@ -29,6 +30,8 @@ export interface Deps {
   queue: JobQueue
   inFlightJobs: () => Promise<number>
   search: Search
+  /** The live message streams of this process (opens its Redis connection on the first stream). */
+  live: LiveHub
   /** Named liveness checks of the backing services, for GET /ready. */
   probes: Record<string, () => Promise<unknown>>
   close(): Promise<void>
@@ -64,6 +67,16 @@ export const createDeps = (
   )
   const queue = createJobQueue(sqs, queueUrls, { flushMs: isLambda ? 0 : config.SQS_FLUSH_MS, logger })
   const search = createSearch(config, { redis, logger })
+  const live = createLiveHub({
+    redis,
+    redisUrl: config.REDIS_URL,
+    keyPrefix: config.REDIS_KEY_PREFIX,
+    logger,
+    streamsPerApplication: config.LIVE_STREAMS_PER_APPLICATION,
+    pingIntervalMs: config.LIVE_PING_INTERVAL_S * 1000,
+    queueLimit: config.LIVE_QUEUE_LIMIT,
+    maxStreamMs: config.LIVE_STREAM_MAX_S * 1000,
+  })
   return {
     config,
     logger,
@@ -77,6 +90,7 @@ export const createDeps = (
     queue,
     inFlightJobs: () => queue.inFlight(),
     search,
+    live,
     probes: {
       mysql: () => database.pool.query('SELECT 1'),
       redis: () => redis.ping(),
@@ -84,7 +98,7 @@ export const createDeps = (
       search: () => search.ping(),
     },
     close: async () => {
-      await queue.close()
+      await Promise.all([queue.close(), live.close()])
       await Promise.allSettled([database.close(), redis.quit(), search.close()])
       sqs.destroy()
     },

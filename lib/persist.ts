@@ -3,7 +3,9 @@ import { chats, messages } from '../db/schema.ts'
 import { type Db, retryOnDeadlock } from './db.ts'
 import { acceptedAt, type ChatJob, type MessageJob } from './jobs.ts'
 import { DIRTY_APPLICATIONS_KEY, DIRTY_CHATS_KEY } from './keys.ts'
+import { publishLiveMessages } from './live/log.ts'
 import type { Logger } from './logger.ts'
+import { toMessageOutput } from './messages.ts'
 import type { Redis } from './redis.ts'
 import type { MessageDocument, MessageIndexer } from './search.ts'
 import { raiseCounters } from './sequences.ts'
@@ -288,6 +290,16 @@ export const persistMessages = async (deps: PersistDeps, jobs: MessageJob[]): Pr
     createdAt: row.createdAt,
     updatedAt: row.updatedAt,
   }))
+  // Live streams get what MySQL now holds; a failure retries the batch (the log drops repeats).
+  await publishLiveMessages(
+    deps.redis,
+    documents.map((document, i) => ({
+      token: chatOf.get(document.chatId)!.token,
+      chat: document.chatNumber,
+      message: toMessageOutput(stored[i]!),
+      version: document.version,
+    })),
+  )
   await deps.search.index(documents)
 
   await markDirty(deps, DIRTY_CHATS_KEY, [...byChat.keys()])

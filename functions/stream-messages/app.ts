@@ -1,0 +1,37 @@
+import { streamSSE } from 'hono/streaming'
+import { routes } from '../../lib/api/routes.ts'
+import { streamQuery } from '../../lib/api/schemas.ts'
+import { getChat } from '../../lib/chats.ts'
+import type { Db } from '../../lib/db.ts'
+import { createApi } from '../../lib/http/api.ts'
+import { numberParam, queryParams, tokenParam } from '../../lib/http/validate.ts'
+import type { LiveHub } from '../../lib/live/hub.ts'
+import type { Logger } from '../../lib/logger.ts'
+
+export type StreamMessagesDeps = { db: Db; logger: Logger; live: Pick<LiveHub, 'subscribe'> }
+
+/** How long an EventSource waits before it reconnects (with its cursor) after the stream ends. */
+const RECONNECT_MS = 1_000
+
+export const createStreamMessagesApp = (deps: StreamMessagesDeps) =>
+  createApi(deps.logger).get(routes.streamMessages.path, queryParams(streamQuery), async (c) => {
+    const token = tokenParam(c)
+    const chat = numberParam(c, 'chat')
+    await getChat(deps, token, chat) // the JSON 404, before any stream starts
+    const cursor = c.req.header('last-event-id') ?? c.get('query').last_event_id
+    const subscription = await deps.live.subscribe(token, chat, cursor)
+    const logger = c.get('logger')
+    return streamSSE(c, async (stream) => {
+      stream.onAbort(() => subscription.close())
+      await stream.write(`retry: ${RECONNECT_MS}\n\n`)
+      for await (const item of subscription) {
+        if (item.kind === 'event') await stream.writeSSE({ id: item.id, event: 'message', data: item.data })
+        else if (item.kind === 'reset') await stream.writeSSE({ id: item.id, event: 'reset', data: '{}' })
+        else await stream.write(': ping\n\n')
+        if (stream.aborted) break
+      }
+      if (subscription.endReason !== 'closed') {
+        logger.info('live stream ended', { reason: subscription.endReason })
+      }
+    })
+  })

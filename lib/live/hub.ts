@@ -1,0 +1,378 @@
+import { randomUUID } from 'node:crypto'
+import { Redis as RedisClient } from 'ioredis'
+import { RateLimitedError } from '../errors.ts'
+import type { Logger } from '../logger.ts'
+import { type Redis, withRedis } from '../redis.ts'
+import { liveStreamKey, releaseHeldMessages } from './log.ts'
+
+/** What a stream writes: a message event, a reset (cursor too old), or a keep-alive comment. */
+export type LiveItem =
+  | { kind: 'event'; id: string; data: string }
+  | { kind: 'reset'; id: string }
+  | { kind: 'ping' }
+
+/** One open stream: iterate it to write; it ends when the hub closes it (slow reader, shutdown, age). */
+export interface LiveSubscription extends AsyncIterable<LiveItem> {
+  close(): void
+  /** Why it ended, once it has: 'closed' (by the client or the caller), 'slow', 'expired', 'shutdown', 'failed'. */
+  readonly endReason: string | undefined
+}
+
+export interface LiveHub {
+  /**
+   * Opens a stream of a chat after `cursor` (or from now), counted against the application's cap.
+   * Throws RateLimitedError past the cap, UnavailableError when Redis is down.
+   */
+  subscribe(token: string, chat: number, cursor?: string): Promise<LiveSubscription>
+  /** Open streams on this hub. */
+  size(): number
+  /** Ends every stream and closes the reading connection. */
+  close(): Promise<void>
+}
+
+export interface LiveHubOptions {
+  redis: Redis
+  redisUrl: string
+  keyPrefix: string
+  logger: Pick<Logger, 'warn'>
+  streamsPerApplication: number
+  pingIntervalMs: number
+  queueLimit: number
+  /** Streams end after this long (0: never), so that a Lambda answers before its timeout. */
+  maxStreamMs: number
+}
+
+const CURSOR = /^\d{1,15}-\d{1,19}$/
+const LEASE_MS = 60_000
+const PAGE = 200
+const RELEASE_INTERVAL_MS = 250
+
+/** Orders stream ids: negative, zero or positive like a comparator. */
+export const compareIds = (a: string, b: string) => {
+  const [am, as] = a.split('-').map(BigInt) as [bigint, bigint]
+  const [bm, bs] = b.split('-').map(BigInt) as [bigint, bigint]
+  return am === bm ? Number(as - bs) : am < bm ? -1 : 1
+}
+
+const openStreamsKey = (token: string) => `live:{${token}}:open`
+
+// Open streams of an application across servers: members expire unless their server renews them,
+// so a crashed server's streams stop counting after LEASE_MS.
+const ACQUIRE = `
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]))
+return 1
+`
+const RENEW = `
+local time = redis.call('TIME')
+local expires = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000) + tonumber(ARGV[1])
+for i = 2, #ARGV do redis.call('ZADD', KEYS[1], 'XX', expires, ARGV[i]) end
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[1]))
+`
+
+type LeasingRedis = Redis & {
+  acquireLiveStream(key: string, id: string, cap: number, leaseMs: number): Promise<number>
+  renewLiveStreams(key: string, leaseMs: number, ...ids: string[]): Promise<unknown>
+}
+
+interface Feed {
+  /** The last id the reader saw; undefined until the tail is known. */
+  position: string | undefined
+  subscribers: Set<Subscriber>
+}
+
+interface Subscriber {
+  token: string
+  push(id: string, data: string): void
+  ping(): void
+  end(reason: string): void
+}
+
+/** The stream's tail and the newest id trimmed from it, or undefined when there is no stream. */
+const streamInfo = async (redis: Redis, key: string) => {
+  try {
+    const reply = (await redis.xinfo('STREAM', key)) as unknown[]
+    const field = (name: string) => String(reply[reply.indexOf(name) + 1])
+    return { tail: field('last-generated-id'), trimmedUpTo: field('max-deleted-entry-id') }
+  } catch (error) {
+    if (/no such key/i.test(String((error as Error)?.message))) return undefined
+    throw error
+  }
+}
+
+/**
+ * The live fan-out of one process: every subscriber of a chat shares one read, and all the chats
+ * watched here are read by one blocking XREAD on a connection of its own (never the shared one).
+ * Each subscriber has a bounded queue; one that overflows is ended, and the others never wait on it.
+ */
+export const createLiveHub = (options: LiveHubOptions): LiveHub => {
+  const { logger } = options
+  const redis = options.redis as LeasingRedis
+  redis.defineCommand('acquireLiveStream', { numberOfKeys: 1, lua: ACQUIRE })
+  redis.defineCommand('renewLiveStreams', { numberOfKeys: 1, lua: RENEW })
+  const feeds = new Map<string, Feed>()
+  const subscribers = new Map<string, Subscriber>()
+  let blocking: RedisClient | undefined
+  let blockingId: number | undefined
+  let reader: Promise<void> | undefined
+  let wakeIdle: (() => void) | undefined
+  let readCycle = 0
+  let isReading = false
+  let isClosed = false
+  let timers: NodeJS.Timeout[] = []
+
+  const wakeReader = (cycle = readCycle) => {
+    if (wakeIdle) {
+      wakeIdle()
+      wakeIdle = undefined
+      return
+    }
+    // A blocked XREAD learns of a new chat only when it returns: end the wait now. An UNBLOCK that
+    // arrives before the XREAD does is lost, so try again until the read cycle moves on.
+    if (!isReading || blockingId === undefined || cycle !== readCycle) return
+    redis.client('UNBLOCK', blockingId).then(
+      (unblocked) => {
+        if (unblocked === 0) setTimeout(() => wakeReader(cycle), 10).unref()
+      },
+      () => undefined,
+    )
+  }
+
+  const read = async (client: RedisClient) => {
+    while (!isClosed) {
+      const watched = [...feeds].filter(([, feed]) => feed.position !== undefined)
+      if (watched.length === 0) {
+        await new Promise<void>((resolve) => {
+          wakeIdle = resolve
+        })
+        continue
+      }
+      readCycle++
+      let reply: Array<[string, Array<[string, string[]]>]> | null
+      try {
+        blockingId ??= (await client.client('ID')) as number
+        isReading = true
+        reply = (await client.xread(
+          'COUNT',
+          1000,
+          'BLOCK',
+          5000,
+          'STREAMS',
+          ...watched.map(([key]) => key),
+          ...watched.map(([, feed]) => feed.position!),
+        )) as typeof reply
+      } catch (error) {
+        if (isClosed) return
+        logger.warn('live read failed; retrying', { err: error })
+        blockingId = undefined
+        await new Promise((resolve) => setTimeout(resolve, 500))
+        continue
+      } finally {
+        isReading = false
+      }
+      for (const [prefixedKey, entries] of reply ?? []) {
+        const feed = feeds.get(prefixedKey.slice(options.keyPrefix.length))
+        if (!feed) continue
+        for (const [id, fields] of entries) {
+          feed.position = id
+          const data = fields[fields.indexOf('d') + 1]!
+          for (const subscriber of feed.subscribers) subscriber.push(id, data)
+        }
+      }
+    }
+  }
+
+  const startBackground = () => {
+    if (blocking) return
+    blocking = new RedisClient(options.redisUrl, {
+      keyPrefix: options.keyPrefix,
+      lazyConnect: true,
+      // Blocking reads wait up to 5 s: no command timeout here, and retry for as long as it takes.
+      maxRetriesPerRequest: null,
+      connectTimeout: 2_000,
+      retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 2_000),
+    })
+    blocking.on('error', () => undefined)
+    // A reconnected connection has another id.
+    blocking.on('ready', () => {
+      blockingId = undefined
+    })
+    reader = read(blocking)
+    const every = (ms: number, work: () => Promise<unknown>) => {
+      const timer = setInterval(() => {
+        if (subscribers.size > 0) work().catch((error) => logger.warn('live upkeep failed', { err: error }))
+      }, ms)
+      timer.unref()
+      timers.push(timer)
+    }
+    every(RELEASE_INTERVAL_MS, () => releaseHeldMessages(redis))
+    every(options.pingIntervalMs, async () => {
+      const byToken = new Map<string, string[]>()
+      for (const [id, subscriber] of subscribers) {
+        subscriber.ping()
+        byToken.set(subscriber.token, [...(byToken.get(subscriber.token) ?? []), id])
+      }
+      await Promise.all(
+        [...byToken].map(([token, ids]) => redis.renewLiveStreams(openStreamsKey(token), LEASE_MS, ...ids)),
+      )
+    })
+  }
+
+  const subscribe = async (token: string, chat: number, cursor?: string): Promise<LiveSubscription> => {
+    if (isClosed) throw new Error('the live hub is closed')
+    const key = liveStreamKey(token, chat)
+    const subscriptionId = randomUUID()
+    const isAdmitted = await withRedis(() =>
+      redis.acquireLiveStream(
+        openStreamsKey(token),
+        subscriptionId,
+        options.streamsPerApplication,
+        LEASE_MS,
+      ),
+    )
+    if (!isAdmitted) {
+      throw new RateLimitedError(
+        `this application has ${options.streamsPerApplication} open streams, the most allowed`,
+        5,
+      )
+    }
+    startBackground()
+
+    const queue: Array<{ id: string; data: string }> = []
+    let page: Array<{ id: string; data: string }> = []
+    let last = '0-0'
+    let backlogEnd: string | undefined
+    let pendingReset: string | undefined
+    let isPingDue = false
+    let endReason: string | undefined
+    let wake: (() => void) | undefined
+    const notify = () => {
+      wake?.()
+      wake = undefined
+    }
+    const feed = feeds.get(key) ?? { position: undefined, subscribers: new Set() }
+    feeds.set(key, feed)
+
+    const end = (reason: string) => {
+      if (endReason) return
+      endReason = reason
+      feed.subscribers.delete(subscriber)
+      if (feed.subscribers.size === 0 && feeds.get(key) === feed) feeds.delete(key)
+      subscribers.delete(subscriptionId)
+      queue.length = 0
+      page = []
+      notify()
+      redis.zrem(openStreamsKey(token), subscriptionId).catch(() => undefined)
+    }
+    const subscriber: Subscriber = {
+      token,
+      push: (id, data) => {
+        if (endReason) return
+        queue.push({ id, data })
+        if (queue.length > options.queueLimit) end('slow')
+        else notify()
+      },
+      ping: () => {
+        isPingDue = true
+        notify()
+      },
+      end,
+    }
+    // Registered before the tail is read: whatever is appended after that reaches this queue.
+    feed.subscribers.add(subscriber)
+    subscribers.set(subscriptionId, subscriber)
+    try {
+      const info = await withRedis(() => streamInfo(redis, key))
+      const tail = info?.tail ?? '0-0'
+      if (feed.position === undefined) {
+        feed.position = tail
+        wakeReader()
+      }
+      const isKnown =
+        cursor !== undefined &&
+        CURSOR.test(cursor) &&
+        (info ? compareIds(cursor, info.trimmedUpTo) >= 0 : cursor === '0-0')
+      if (cursor === undefined) last = tail
+      else if (!isKnown) {
+        pendingReset = tail
+        last = tail
+      } else {
+        last = cursor
+        if (compareIds(cursor, tail) < 0) backlogEnd = tail
+      }
+    } catch (error) {
+      end('failed')
+      throw error
+    }
+    if (options.maxStreamMs > 0) setTimeout(() => end('expired'), options.maxStreamMs).unref()
+
+    const next = async (): Promise<IteratorResult<LiveItem>> => {
+      for (;;) {
+        if (endReason) return { done: true, value: undefined }
+        if (pendingReset !== undefined) {
+          const id = pendingReset
+          pendingReset = undefined
+          return { done: false, value: { kind: 'reset', id } }
+        }
+        if (isPingDue) {
+          isPingDue = false
+          return { done: false, value: { kind: 'ping' } }
+        }
+        const item = page.shift()
+        if (item) {
+          last = item.id
+          return { done: false, value: { kind: 'event', ...item } }
+        }
+        if (backlogEnd !== undefined) {
+          // The backlog is read a page at a time as the client takes it; live events queue meanwhile.
+          const end = backlogEnd
+          try {
+            const entries = await redis.xrange(key, `(${last}`, end, 'COUNT', PAGE)
+            page = entries.map(([id, fields]) => ({ id, data: fields[fields.indexOf('d') + 1]! }))
+          } catch (error) {
+            logger.warn('live backlog read failed', { err: error })
+            subscriber.end('failed')
+            continue
+          }
+          if (page.length < PAGE || page.at(-1)!.id === end) backlogEnd = undefined
+          continue
+        }
+        const live = queue.shift()
+        if (live) {
+          if (compareIds(live.id, last) <= 0) continue // also in the backlog
+          last = live.id
+          return { done: false, value: { kind: 'event', ...live } }
+        }
+        await new Promise<void>((resolve) => {
+          wake = resolve
+        })
+      }
+    }
+    return {
+      [Symbol.asyncIterator]: () => ({ next, return: async () => (end('closed'), { done: true, value: undefined }) }),
+      close: () => end('closed'),
+      get endReason() {
+        return endReason
+      },
+    }
+  }
+
+  return {
+    subscribe,
+    size: () => subscribers.size,
+    close: async () => {
+      if (isClosed) return
+      isClosed = true
+      for (const subscriber of subscribers.values()) subscriber.end('shutdown')
+      for (const timer of timers) clearInterval(timer)
+      timers = []
+      wakeIdle?.()
+      blocking?.disconnect()
+      await reader
+    },
+  }
+}
