@@ -86,11 +86,11 @@ elseif not first then
 end
 redis.call('HSET', state, 'next', nextNumber, 'since', since)
 
--- Keep the last keepMs and the last keepEvents, whichever is more; trim in steps (10 % or a
--- minute past the limits) so that the range scans run seldom.
+-- Keep the last keepMs and the last keepEvents, whichever is more; trim in steps (10 % past either
+-- limit) so that the range scans run seldom.
 if redis.call('XLEN', stream) > keepEvents * 1.1 then
   local oldest = redis.call('XRANGE', stream, '-', '+', 'COUNT', 1)[1]
-  if oldest and tonumber(string.match(oldest[1], '^%d+')) < now - keepMs - 60000 then
+  if oldest and tonumber(string.match(oldest[1], '^%d+')) < now - keepMs * 1.1 then
     local cut = (now - keepMs) .. '-0'
     local recent = #redis.call('XRANGE', stream, cut, '+', 'COUNT', keepEvents)
     if recent < keepEvents then
@@ -124,14 +124,27 @@ export interface LiveMessage {
   version: number
 }
 
-const runPublish = async (redis: Redis, token: string, chat: number, messages: LiveMessage[]) => {
+/** What a chat's log keeps; tests shrink it. */
+export interface Retention {
+  keepMs: number
+  keepEvents: number
+}
+const CONTRACT_RETENTION: Retention = { keepMs: KEEP_MS, keepEvents: KEEP_EVENTS }
+
+const runPublish = async (
+  redis: Redis,
+  token: string,
+  chat: number,
+  messages: LiveMessage[],
+  retention: Retention,
+) => {
   const args = messages.flatMap((item) => [item.message.number, item.version, JSON.stringify(item.message)])
   const [, since] = await withPublish(redis).publishLive(
     ...chatKeys(token, chat),
     ORDER_WAIT_MS,
     IDLE_TTL_S,
-    KEEP_MS,
-    KEEP_EVENTS,
+    retention.keepMs,
+    retention.keepEvents,
     SEEN_MS,
     ...args,
   )
@@ -144,7 +157,11 @@ const runPublish = async (redis: Redis, token: string, chat: number, messages: L
  * Appends persisted messages to their chats' live logs, each (number, version) once, in number
  * order per chat. Call after the commit, with the rows as read back from MySQL.
  */
-export const publishLiveMessages = async (redis: Redis, messages: LiveMessage[]) => {
+export const publishLiveMessages = async (
+  redis: Redis,
+  messages: LiveMessage[],
+  retention = CONTRACT_RETENTION,
+) => {
   const byChat = new Map<string, LiveMessage[]>()
   for (const item of messages) {
     const key = `${item.token}:${item.chat}`
@@ -157,6 +174,7 @@ export const publishLiveMessages = async (redis: Redis, messages: LiveMessage[])
         items[0]!.token,
         items[0]!.chat,
         items.sort((a, b) => a.message.number - b.message.number),
+        retention,
       ),
     ),
   )
@@ -168,7 +186,7 @@ export const releaseHeldMessages = async (redis: Redis) => {
   await Promise.all(
     members.map((member) => {
       const [token, chat] = member.split(':') as [string, string]
-      return runPublish(redis, token, Number(chat), [])
+      return runPublish(redis, token, Number(chat), [], CONTRACT_RETENTION)
     }),
   )
 }
