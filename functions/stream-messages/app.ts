@@ -21,6 +21,15 @@ export const createStreamMessagesApp = (deps: StreamMessagesDeps) =>
     const cursor = c.req.header('last-event-id') ?? c.get('query').last_event_id
     const subscription = await deps.live.subscribe(token, chat, cursor)
     const logger = c.get('logger')
+    void subscription.ended.then((reason) => {
+      if (reason === 'closed') return
+      logger.info('live stream ended', { reason })
+      // A client that stopped reading holds our last write forever: under Node, drop its socket (it
+      // reconnects with its cursor). Lambda's response stream has no socket of ours to drop.
+      if (reason === 'slow' || reason === 'shutdown') {
+        ;(c.env as { outgoing?: { destroy(): void } } | undefined)?.outgoing?.destroy()
+      }
+    })
     return streamSSE(c, async (stream) => {
       stream.onAbort(() => subscription.close())
       await stream.write(`retry: ${RECONNECT_MS}\n\n`)
@@ -29,9 +38,6 @@ export const createStreamMessagesApp = (deps: StreamMessagesDeps) =>
         else if (item.kind === 'reset') await stream.writeSSE({ id: item.id, event: 'reset', data: '{}' })
         else await stream.write(': ping\n\n')
         if (stream.aborted) break
-      }
-      if (subscription.endReason !== 'closed') {
-        logger.info('live stream ended', { reason: subscription.endReason })
       }
     })
   })

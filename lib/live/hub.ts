@@ -4,6 +4,7 @@ import { RateLimitedError } from '../errors.ts'
 import type { Logger } from '../logger.ts'
 import { type Redis, withRedis } from '../redis.ts'
 import { liveStreamKey, releaseHeldMessages } from './log.ts'
+import { createScript } from './script.ts'
 
 /** What a stream writes: a message event, a reset (cursor too old), or a keep-alive comment. */
 export type LiveItem =
@@ -15,8 +16,12 @@ export type LiveItem =
 export interface LiveSubscription extends AsyncIterable<LiveItem> {
   close(): void
   /** Why it ended, once it has: 'closed' (by the client or the caller), 'slow', 'expired', 'shutdown', 'failed'. */
-  readonly endReason: string | undefined
+  readonly endReason: EndReason | undefined
+  /** Resolves with the reason when it ends, even while a write is stuck on a client that stopped reading. */
+  readonly ended: Promise<EndReason>
 }
+
+export type EndReason = 'closed' | 'slow' | 'expired' | 'shutdown' | 'failed'
 
 export interface LiveHub {
   /**
@@ -74,10 +79,8 @@ for i = 2, #ARGV do redis.call('ZADD', KEYS[1], 'XX', expires, ARGV[i]) end
 redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[1]))
 `
 
-type LeasingRedis = Redis & {
-  acquireLiveStream(key: string, id: string, cap: number, leaseMs: number): Promise<number>
-  renewLiveStreams(key: string, leaseMs: number, ...ids: string[]): Promise<unknown>
-}
+const acquire = createScript(ACQUIRE)
+const renew = createScript(RENEW)
 
 interface Feed {
   /** The last id the reader saw; undefined until the tail is known. */
@@ -89,7 +92,7 @@ interface Subscriber {
   token: string
   push(id: string, data: string): void
   ping(): void
-  end(reason: string): void
+  end(reason: EndReason): void
 }
 
 /** The stream's tail and the newest id trimmed from it, or undefined when there is no stream. */
@@ -110,10 +113,7 @@ const streamInfo = async (redis: Redis, key: string) => {
  * Each subscriber has a bounded queue; one that overflows is ended, and the others never wait on it.
  */
 export const createLiveHub = (options: LiveHubOptions): LiveHub => {
-  const { logger } = options
-  const redis = options.redis as LeasingRedis
-  redis.defineCommand('acquireLiveStream', { numberOfKeys: 1, lua: ACQUIRE })
-  redis.defineCommand('renewLiveStreams', { numberOfKeys: 1, lua: RENEW })
+  const { redis, logger } = options
   const feeds = new Map<string, Feed>()
   const subscribers = new Map<string, Subscriber>()
   let blocking: RedisClient | undefined
@@ -142,6 +142,8 @@ export const createLiveHub = (options: LiveHubOptions): LiveHub => {
     )
   }
 
+  // A read hands each subscriber at most half its queue, so a burst alone never overflows it.
+  const readCount = Math.max(1, Math.min(1000, Math.floor(options.queueLimit / 2)))
   const read = async (client: RedisClient) => {
     while (!isClosed) {
       const watched = [...feeds].filter(([, feed]) => feed.position !== undefined)
@@ -158,7 +160,7 @@ export const createLiveHub = (options: LiveHubOptions): LiveHub => {
         isReading = true
         reply = (await client.xread(
           'COUNT',
-          1000,
+          readCount,
           'BLOCK',
           5000,
           'STREAMS',
@@ -217,7 +219,7 @@ export const createLiveHub = (options: LiveHubOptions): LiveHub => {
         byToken.set(subscriber.token, [...(byToken.get(subscriber.token) ?? []), id])
       }
       await Promise.all(
-        [...byToken].map(([token, ids]) => redis.renewLiveStreams(openStreamsKey(token), LEASE_MS, ...ids)),
+        [...byToken].map(([token, ids]) => renew(redis, [openStreamsKey(token)], [LEASE_MS, ...ids])),
       )
     })
   }
@@ -227,11 +229,10 @@ export const createLiveHub = (options: LiveHubOptions): LiveHub => {
     const key = liveStreamKey(token, chat)
     const subscriptionId = randomUUID()
     const isAdmitted = await withRedis(() =>
-      redis.acquireLiveStream(
-        openStreamsKey(token),
-        subscriptionId,
-        options.streamsPerApplication,
-        LEASE_MS,
+      acquire<number>(
+        redis,
+        [openStreamsKey(token)],
+        [subscriptionId, options.streamsPerApplication, LEASE_MS],
       ),
     )
     if (!isAdmitted) {
@@ -248,7 +249,11 @@ export const createLiveHub = (options: LiveHubOptions): LiveHub => {
     let backlogEnd: string | undefined
     let pendingReset: string | undefined
     let isPingDue = false
-    let endReason: string | undefined
+    let endReason: EndReason | undefined
+    let resolveEnded: (reason: EndReason) => void = () => undefined
+    const ended = new Promise<EndReason>((resolve) => {
+      resolveEnded = resolve
+    })
     let wake: (() => void) | undefined
     const notify = () => {
       wake?.()
@@ -257,9 +262,10 @@ export const createLiveHub = (options: LiveHubOptions): LiveHub => {
     const feed = feeds.get(key) ?? { position: undefined, subscribers: new Set() }
     feeds.set(key, feed)
 
-    const end = (reason: string) => {
+    const end = (reason: EndReason) => {
       if (endReason) return
       endReason = reason
+      resolveEnded(reason)
       feed.subscribers.delete(subscriber)
       if (feed.subscribers.size === 0 && feeds.get(key) === feed) feeds.delete(key)
       subscribers.delete(subscriptionId)
@@ -358,6 +364,7 @@ export const createLiveHub = (options: LiveHubOptions): LiveHub => {
       get endReason() {
         return endReason
       },
+      ended,
     }
   }
 

@@ -1,5 +1,6 @@
 import type { MessageOutput } from '../api/schemas.ts'
 import type { Redis } from '../redis.ts'
+import { createScript } from './script.ts'
 
 // The live log of a chat is a Redis Stream that every server reads. The consumer that persisted a
 // batch appends the messages as MySQL holds them, through one script per chat that drops repeats
@@ -10,7 +11,7 @@ import type { Redis } from '../redis.ts'
 export const KEEP_MS = 10 * 60_000
 export const KEEP_EVENTS = 1_000
 /** How long a number may hold the numbers after it back before the log gives up waiting for it. */
-export const ORDER_WAIT_MS = 1_000
+export const ORDER_WAIT_MS = 5_000
 /** A chat's live keys vanish after this long without an event; a cursor into them then gets reset. */
 export const IDLE_TTL_S = 24 * 3600
 /** Published (number, version) pairs are remembered this long to drop repeated deliveries. */
@@ -105,16 +106,7 @@ for _, key in ipairs(KEYS) do redis.call('EXPIRE', key, ttl) end
 return {appended, since}
 `
 
-type PublishingRedis = Redis & { publishLive(...args: Array<string | number>): Promise<[number, number]> }
-const defined = new WeakSet<Redis>()
-
-const withPublish = (redis: Redis) => {
-  if (!defined.has(redis)) {
-    redis.defineCommand('publishLive', { numberOfKeys: 4, lua: PUBLISH })
-    defined.add(redis)
-  }
-  return redis as PublishingRedis
-}
+const publish = createScript(PUBLISH)
 
 /** One message as persisted: its chat, the resource clients see, and the version MySQL holds. */
 export interface LiveMessage {
@@ -124,30 +116,30 @@ export interface LiveMessage {
   version: number
 }
 
-/** What a chat's log keeps; tests shrink it. */
-export interface Retention {
+/** What a chat's log keeps and how long it waits for a missing number; tests shrink them. */
+export interface LogOptions {
   keepMs: number
   keepEvents: number
+  orderWaitMs: number
 }
-const CONTRACT_RETENTION: Retention = { keepMs: KEEP_MS, keepEvents: KEEP_EVENTS }
+const CONTRACT: LogOptions = { keepMs: KEEP_MS, keepEvents: KEEP_EVENTS, orderWaitMs: ORDER_WAIT_MS }
 
 const runPublish = async (
   redis: Redis,
   token: string,
   chat: number,
   messages: LiveMessage[],
-  retention: Retention,
+  options: LogOptions,
 ) => {
   const args = messages.flatMap((item) => [item.message.number, item.version, JSON.stringify(item.message)])
-  const [, since] = await withPublish(redis).publishLive(
-    ...chatKeys(token, chat),
-    ORDER_WAIT_MS,
+  const [, since] = await publish<[number, number]>(redis, chatKeys(token, chat), [
+    options.orderWaitMs,
     IDLE_TTL_S,
-    retention.keepMs,
-    retention.keepEvents,
+    options.keepMs,
+    options.keepEvents,
     SEEN_MS,
     ...args,
-  )
+  ])
   const member = `${token}:${chat}`
   // Outside the script: another slot in a Redis Cluster. A stale member only costs a no-op release.
   await (since > 0 ? redis.zadd(HELD_CHATS_KEY, String(since), member) : redis.zrem(HELD_CHATS_KEY, member))
@@ -160,7 +152,7 @@ const runPublish = async (
 export const publishLiveMessages = async (
   redis: Redis,
   messages: LiveMessage[],
-  retention = CONTRACT_RETENTION,
+  options = CONTRACT,
 ) => {
   const byChat = new Map<string, LiveMessage[]>()
   for (const item of messages) {
@@ -174,19 +166,19 @@ export const publishLiveMessages = async (
         items[0]!.token,
         items[0]!.chat,
         items.sort((a, b) => a.message.number - b.message.number),
-        retention,
+        options,
       ),
     ),
   )
 }
 
 /** Publishes what waited too long for a missing number, in chats where nothing else arrives. */
-export const releaseHeldMessages = async (redis: Redis) => {
+export const releaseHeldMessages = async (redis: Redis, options = CONTRACT) => {
   const members = await redis.zrange(HELD_CHATS_KEY, '0', '99')
   await Promise.all(
     members.map((member) => {
       const [token, chat] = member.split(':') as [string, string]
-      return runPublish(redis, token, Number(chat), [], CONTRACT_RETENTION)
+      return runPublish(redis, token, Number(chat), [], options)
     }),
   )
 }
