@@ -37,7 +37,10 @@ describe('live message streams across three servers', () => {
   const send = async (server: ServerProcess, method: string, path: string, body?: unknown) => {
     const res = await fetch(`${server.url}${path}`, {
       method,
-      ...(body !== undefined && { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+      ...(body !== undefined && {
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      }),
     })
     expect(res.status, await res.clone().text()).toBe(202)
     return ((await res.json()) as { number: number }).number
@@ -66,17 +69,23 @@ describe('live message streams across three servers', () => {
   it('delivers every message created through other servers to subscribers on each server, once each, in number order', async () => {
     const token = await newChats(2)
     const subscribers = await Promise.all(
-      [0, 1, 2].flatMap((s) => [1, 2].map(async (chat) => ({ chat, sse: await subscribe(servers[s]!, streamPath(token, chat)) }))),
+      [0, 1, 2].flatMap((s) =>
+        [1, 2].map(async (chat) => ({ chat, sse: await subscribe(servers[s]!, streamPath(token, chat)) })),
+      ),
     )
 
     await mapLimit(Array.from({ length: 400 }), 40, (_, i) =>
-      send(servers[i % 3]!, 'POST', `/applications/${token}/chats/${1 + (i % 2)}/messages`, { body: `m${i}` }),
+      send(servers[i % 3]!, 'POST', `/applications/${token}/chats/${1 + (i % 2)}/messages`, {
+        body: `m${i}`,
+      }),
     )
     for (const { sse } of subscribers) await sse.waitFor((events) => messagesOf(events).length >= 200, 30_000)
     await new Promise((resolve) => setTimeout(resolve, 500)) // anything extra would arrive now
 
     for (const { sse } of subscribers) {
-      expect(messagesOf(sse.events).map((m) => m.number)).toEqual(Array.from({ length: 200 }, (_, i) => i + 1))
+      expect(messagesOf(sse.events).map((m) => m.number)).toEqual(
+        Array.from({ length: 200 }, (_, i) => i + 1),
+      )
     }
     const first = messagesOf(subscribers[0]!.sse.events)[0]!
     const res = await fetch(`${servers[2]!.url}/applications/${token}/chats/1/messages/${first.number}`)
@@ -114,7 +123,9 @@ describe('live message streams across three servers', () => {
     await after.waitFor((events) => messagesOf(events).length >= 100)
     await new Promise((resolve) => setTimeout(resolve, 300))
 
-    expect(messagesOf(after.events).map((m) => m.number)).toEqual(Array.from({ length: 100 }, (_, i) => 51 + i))
+    expect(messagesOf(after.events).map((m) => m.number)).toEqual(
+      Array.from({ length: 100 }, (_, i) => 51 + i),
+    )
   })
 
   it('sends a reset for a cursor older than what is kept', async () => {
@@ -126,7 +137,9 @@ describe('live message streams across three servers', () => {
     const stale = await subscribe(servers[1]!, `${streamPath(token, 1)}?last_event_id=1-1`)
 
     const events = await stale.waitFor((all) => all.some((e) => e.event === 'reset'))
-    expect(events.filter((e) => e.event !== 'comment').map((e) => [e.event, e.data])).toEqual([['reset', '{}']])
+    expect(events.filter((e) => e.event !== 'comment').map((e) => [e.event, e.data])).toEqual([
+      ['reset', '{}'],
+    ])
   })
 
   it('answers a JSON 404 for an unknown chat before any stream starts', async () => {
@@ -141,7 +154,9 @@ describe('live message streams across three servers', () => {
 
   it('counts open streams per application across servers: past the cap, 429 with Retry-After', async () => {
     const token = await newChats(1)
-    const streams = await Promise.all([0, 1, 2, 0, 1, 2].map((s) => subscribe(servers[s]!, streamPath(token, 1))))
+    const streams = await Promise.all(
+      [0, 1, 2, 0, 1, 2].map((s) => subscribe(servers[s]!, streamPath(token, 1))),
+    )
 
     const refused = await fetch(`${servers[1]!.url}${streamPath(token, 1)}`)
 

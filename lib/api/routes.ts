@@ -157,7 +157,7 @@ export const routes = {
     path: paths.stream,
     operationId: 'streamMessages',
     summary:
-      'Stream the chat\'s messages as they are created or updated (Server-Sent Events); resume with Last-Event-ID',
+      "Stream the chat's messages as they are created or updated (Server-Sent Events); resume with Last-Event-ID",
     tag: 'messages',
     query: s.streamQuery,
     success: {

@@ -359,7 +359,13 @@ export const createLiveHub = (options: LiveHubOptions): LiveHub => {
       }
     }
     return {
-      [Symbol.asyncIterator]: () => ({ next, return: async () => (end('closed'), { done: true, value: undefined }) }),
+      [Symbol.asyncIterator]: () => ({
+        next,
+        return: async () => {
+          end('closed')
+          return { done: true, value: undefined }
+        },
+      }),
       close: () => end('closed'),
       get endReason() {
         return endReason

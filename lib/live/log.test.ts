@@ -2,7 +2,14 @@ import { randomBytes } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createTestDeps } from '../../tests/harness.ts'
 import type { Deps } from '../deps.ts'
-import { KEEP_EVENTS, KEEP_MS, type LiveMessage, liveStreamKey, publishLiveMessages, releaseHeldMessages } from './log.ts'
+import {
+  KEEP_EVENTS,
+  KEEP_MS,
+  type LiveMessage,
+  liveStreamKey,
+  publishLiveMessages,
+  releaseHeldMessages,
+} from './log.ts'
 
 describe('the live log of a chat', () => {
   let deps: Deps
@@ -15,11 +22,21 @@ describe('the live log of a chat', () => {
   // Versions are microseconds of the time the API accepted the write.
   const T0 = Date.now() * 1000
   const newChat = () => ({ token: randomBytes(24).toString('base64url'), chat: 1 })
-  const message = (chat: { token: string; chat: number }, number: number, version = number, body = `m${number}`) =>
+  const message = (
+    chat: { token: string; chat: number },
+    number: number,
+    version = number,
+    body = `m${number}`,
+  ) =>
     ({
       ...chat,
       version: T0 + version,
-      message: { number, body, created_at: '2026-12-01T00:00:00.000Z', updated_at: '2026-12-01T00:00:00.000Z' },
+      message: {
+        number,
+        body,
+        created_at: '2026-12-01T00:00:00.000Z',
+        updated_at: '2026-12-01T00:00:00.000Z',
+      },
     }) satisfies LiveMessage
   const logged = async (chat: { token: string; chat: number }) =>
     (await deps.redis.xrange(liveStreamKey(chat.token, chat.chat), '-', '+')).map(([, fields]) => {
@@ -71,7 +88,11 @@ describe('the live log of a chat', () => {
     const key = liveStreamKey(chat.token, chat.chat)
 
     for (let number = 1; number <= 30; number++) {
-      await publishLiveMessages(deps.redis, [message(chat, number)], { keepMs: 0, keepEvents: 10, orderWaitMs: 1_000 })
+      await publishLiveMessages(deps.redis, [message(chat, number)], {
+        keepMs: 0,
+        keepEvents: 10,
+        orderWaitMs: 1_000,
+      })
     }
     const info = (await deps.redis.xinfo('STREAM', key)) as unknown[]
     const ids = (await deps.redis.xrange(key, '-', '+')).map(([id]) => id)

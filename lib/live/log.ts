@@ -149,11 +149,7 @@ const runPublish = async (
  * Appends persisted messages to their chats' live logs, each (number, version) once, in number
  * order per chat. Call after the commit, with the rows as read back from MySQL.
  */
-export const publishLiveMessages = async (
-  redis: Redis,
-  messages: LiveMessage[],
-  options = CONTRACT,
-) => {
+export const publishLiveMessages = async (redis: Redis, messages: LiveMessage[], options = CONTRACT) => {
   const byChat = new Map<string, LiveMessage[]>()
   for (const item of messages) {
     const key = `${item.token}:${item.chat}`

@@ -1,0 +1,238 @@
+// Live streams: fan-out latency and memory per open stream. One server process (`npm start`, with
+// its pollers persisting and publishing), 1,000 subscribers over 10 chats in two separate
+// processes, and this process writing 500 messages a second through the API. `node bench/live.ts`
+// prints the figures; `benchLive()` returns them.
+import { type ChildProcess, spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { readFile } from 'node:fs/promises'
+import { createInterface } from 'node:readline'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+import { freePort, startServerProcess } from '../tests/processes.ts'
+import { readSse } from '../tests/sse.ts'
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url))
+const SELF = fileURLToPath(import.meta.url)
+
+export interface LiveBenchOptions {
+  subscribers?: number
+  chats?: number
+  messagesPerS?: number
+  durationS?: number
+  /** Reuse a running search engine; otherwise the server indexes into this URL anyway (failures are retried later). */
+  elasticsearchUrl?: string
+  databaseUrl?: string
+  redisUrl?: string
+}
+
+export interface LiveBenchFigures {
+  subscribers: number
+  chats: number
+  messages_per_s: number
+  duration_s: number
+  messages: number
+  deliveries_expected: number
+  deliveries: number
+  /** From the append to the chat's log (right after the commit and read-back) to the subscriber. */
+  from_commit_p50_ms: number
+  from_commit_p99_ms: number
+  /** From the API's acceptance (202) to the subscriber: queueing and persistence included. */
+  from_accept_p50_ms: number
+  from_accept_p99_ms: number
+  server_rss_idle_mib: number
+  memory_per_idle_stream_kib: number
+}
+
+const percentile = (sorted: number[], p: number) =>
+  sorted.length === 0
+    ? Number.NaN
+    : sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))]!
+
+const rssKiB = async (pid: number) => {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8')
+  return Number(/VmRSS:\s+(\d+)/.exec(status)![1])
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** A subscriber process: opens its streams, says READY, records latencies, reports on 'report'. */
+const runSubscribers = async (base: string, token: string, chats: number, count: number, offset: number) => {
+  const fromCommit: number[] = []
+  const fromAccept: number[] = []
+  const streams = []
+  for (let i = 0; i < count; i++) {
+    const chat = 1 + ((offset + i) % chats)
+    const res = await fetch(`${base}/applications/${token}/chats/${chat}/messages/stream`)
+    if (res.status !== 200) throw new Error(`stream answered ${res.status}: ${await res.text()}`)
+    streams.push(
+      readSse(res, (event) => {
+        if (event.event !== 'message') return
+        const now = Date.now()
+        fromCommit.push(now - Number(event.id!.split('-')[0]))
+        fromAccept.push(now - Date.parse((JSON.parse(event.data) as { created_at: string }).created_at))
+      }),
+    )
+  }
+  process.stdout.write('READY\n')
+  for await (const line of createInterface({ input: process.stdin })) {
+    if (line !== 'report') continue
+    process.stdout.write(`${JSON.stringify({ fromCommit, fromAccept })}\n`)
+    await Promise.all(streams.map((stream) => stream.close()))
+    process.exit(0)
+  }
+}
+
+const lineOf = (child: ChildProcess, pattern: RegExp) =>
+  new Promise<string>((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout! })
+    lines.on('line', (line) => {
+      if (pattern.test(line)) {
+        lines.close()
+        resolve(line)
+      }
+    })
+    child.once('exit', (code) => reject(new Error(`subscriber process exited with ${code}`)))
+  })
+
+const post = async (url: string, body?: unknown) => {
+  const res = await fetch(url, {
+    method: 'POST',
+    ...(body !== undefined && {
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    }),
+  })
+  if (res.status >= 300) throw new Error(`POST ${url}: ${res.status} ${await res.text()}`)
+  return res.json() as Promise<Record<string, unknown>>
+}
+
+/** Runs the live fan-out benchmark against its own server and SQS emulator processes. */
+export const benchLive = async (options: LiveBenchOptions = {}): Promise<LiveBenchFigures> => {
+  const subscribers = options.subscribers ?? 1_000
+  const chats = options.chats ?? 10
+  const rate = options.messagesPerS ?? 500
+  const durationS = options.durationS ?? 10
+  const unique = randomBytes(3).toString('hex')
+  const sqsPort = await freePort()
+  const fauxqs = spawn(process.execPath, ['node_modules/fauxqs/dist/cli.js'], {
+    cwd: ROOT,
+    env: { ...process.env, FAUXQS_PORT: String(sqsPort), FAUXQS_LOGGER: 'false' },
+    stdio: 'ignore',
+  })
+  await sleep(1_500)
+  const server = await startServerProcess({
+    LOG_LEVEL: 'warn',
+    DATABASE_URL:
+      options.databaseUrl ?? process.env.DATABASE_URL ?? 'mysql://root@127.0.0.1:3306/chat_bench_live',
+    REDIS_URL: options.redisUrl ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+    REDIS_KEY_PREFIX: `bench-live:${unique}:`,
+    ELASTICSEARCH_URL: options.elasticsearchUrl ?? process.env.ELASTICSEARCH_URL ?? 'http://127.0.0.1:9200',
+    SEARCH_INDEX: `bench-live-${unique}`,
+    SQS_ENDPOINT: `http://127.0.0.1:${sqsPort}`,
+    SQS_CHATS_QUEUE: `bench-live-chats-${unique}`,
+    SQS_MESSAGES_QUEUE: `bench-live-messages-${unique}`,
+    AWS_ACCESS_KEY_ID: 'test',
+    AWS_SECRET_ACCESS_KEY: 'test',
+    WRITE_RATE_LIMIT_PER_S: '0',
+    LIVE_STREAMS_PER_APPLICATION: String(subscribers),
+  })
+  const children: ChildProcess[] = []
+  try {
+    const base = server.url
+    const { token } = (await post(`${base}/applications`, { name: 'bench-live' })) as { token: string }
+    for (let chat = 1; chat <= chats; chat++) await post(`${base}/applications/${token}/chats`)
+    for (let chat = 1; chat <= chats; chat++) {
+      while (!(await fetch(`${base}/applications/${token}/chats/${chat}`)).ok) await sleep(100)
+    }
+    // Warm up the write and publish paths, then let the server settle before the idle reading.
+    for (let i = 0; i < 200; i++)
+      await post(`${base}/applications/${token}/chats/${1 + (i % chats)}/messages`, { body: 'warm-up' })
+    await sleep(3_000)
+    const rssBefore = await rssKiB(server.child.pid!)
+
+    const processes = 2
+    for (let p = 0; p < processes; p++) {
+      const count = Math.floor(subscribers / processes) + (p < subscribers % processes ? 1 : 0)
+      const child = spawn(
+        process.execPath,
+        [
+          SELF,
+          'subscribe',
+          base,
+          token,
+          String(chats),
+          String(count),
+          String(p * Math.ceil(subscribers / processes)),
+        ],
+        { cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'] },
+      )
+      children.push(child)
+    }
+    await Promise.all(children.map((child) => lineOf(child, /^READY$/)))
+    await sleep(3_000)
+    const rssIdle = await rssKiB(server.child.pid!)
+
+    // The load: `rate` messages a second, round robin over the chats, paced every 10 ms.
+    const total = rate * durationS
+    const started = performance.now()
+    const writes: Promise<unknown>[] = []
+    for (let sent = 0; sent < total; ) {
+      const due = Math.min(total, Math.floor(((performance.now() - started) / 1000) * rate))
+      for (; sent < due; sent++) {
+        writes.push(
+          post(`${base}/applications/${token}/chats/${1 + (sent % chats)}/messages`, {
+            body: `live ${sent}: the quick brown fox jumps over the lazy dog`,
+          }),
+        )
+      }
+      await sleep(10)
+    }
+    await Promise.all(writes)
+    await sleep(5_000) // the last deliveries
+
+    const reports = await Promise.all(
+      children.map((child) => {
+        const report = lineOf(child, /^\{/)
+        child.stdin!.write('report\n')
+        return report.then((line) => JSON.parse(line) as { fromCommit: number[]; fromAccept: number[] })
+      }),
+    )
+    const fromCommit = reports.flatMap((r) => r.fromCommit).sort((a, b) => a - b)
+    const fromAccept = reports.flatMap((r) => r.fromAccept).sort((a, b) => a - b)
+    return {
+      subscribers,
+      chats,
+      messages_per_s: rate,
+      duration_s: durationS,
+      messages: total,
+      deliveries_expected: total * (subscribers / chats),
+      deliveries: fromCommit.length,
+      from_commit_p50_ms: percentile(fromCommit, 50),
+      from_commit_p99_ms: percentile(fromCommit, 99),
+      from_accept_p50_ms: percentile(fromAccept, 50),
+      from_accept_p99_ms: percentile(fromAccept, 99),
+      server_rss_idle_mib: Math.round(rssIdle / 1024),
+      memory_per_idle_stream_kib: Math.round(((rssIdle - rssBefore) / subscribers) * 10) / 10,
+    }
+  } finally {
+    for (const child of children) child.kill('SIGTERM')
+    await server.stop()
+    fauxqs.kill('SIGTERM')
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const [mode, ...args] = process.argv.slice(2)
+  if (mode === 'subscribe') {
+    const [base, token, chats, count, offset] = args as [string, string, string, string, string]
+    await runSubscribers(base, token, Number(chats), Number(count), Number(offset))
+  } else {
+    const figures = await benchLive()
+    console.log(
+      `live: ${figures.subscribers} subscribers over ${figures.chats} chats, ${figures.messages_per_s} messages/s for ${figures.duration_s} s: ` +
+        `${figures.deliveries}/${figures.deliveries_expected} deliveries; from commit p50 ${figures.from_commit_p50_ms} ms p99 ${figures.from_commit_p99_ms} ms (target ≤ 250); ` +
+        `from accept p50 ${figures.from_accept_p50_ms} ms p99 ${figures.from_accept_p99_ms} ms; ` +
+        `${figures.memory_per_idle_stream_kib} KiB per idle stream (target ≤ 20), server RSS ${figures.server_rss_idle_mib} MiB`,
+    )
+    console.log(JSON.stringify(figures))
+  }
+}
