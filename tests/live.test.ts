@@ -14,10 +14,11 @@ import { messagesOf, readSse, type SseStream } from './sse.ts'
 describe('live message streams across three servers', () => {
   let deps: Deps
   let servers: ServerProcess[]
+  let config: ReturnType<typeof testConfig>
   const open: SseStream[] = []
 
   beforeAll(async () => {
-    const config = testConfig({
+    config = testConfig({
       SQS_POLLERS: '2',
       LOG_LEVEL: process.env.DEBUG_LIVE ? 'info' : 'warn',
       WRITE_RATE_LIMIT_PER_S: '0',
@@ -164,6 +165,21 @@ describe('live message streams across three servers', () => {
     expect(refused.status).toBe(429)
     expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0)
     expect(expectShape(errorOutput, await refused.json()).error.code).toBe('rate_limited')
+  })
+
+  it('ends its open streams and exits cleanly on SIGTERM', async () => {
+    const token = await newChats(1)
+    const extra = await startServerProcess(toEnv(config))
+    const sse = await subscribe(extra, streamPath(token, 1))
+    await send(servers[0]!, 'POST', `/applications/${token}/chats/1/messages`, { body: 'before' })
+    await sse.waitFor((events) => messagesOf(events).length === 1)
+
+    const started = performance.now()
+    const code = await extra.stop()
+    await sse.ended
+
+    expect(code).toBe(0)
+    expect(performance.now() - started).toBeLessThan(10_000)
   })
 
   it('disconnects a reader that stopped reading, while the others keep receiving', async () => {

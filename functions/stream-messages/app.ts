@@ -34,9 +34,7 @@ export const createStreamMessagesApp = (deps: StreamMessagesDeps) =>
       stream.onAbort(() => subscription.close())
       await stream.write(`retry: ${RECONNECT_MS}\n\n`)
       for await (const item of subscription) {
-        if (item.kind === 'event') await stream.writeSSE({ id: item.id, event: 'message', data: item.data })
-        else if (item.kind === 'reset') await stream.writeSSE({ id: item.id, event: 'reset', data: '{}' })
-        else await stream.write(': ping\n\n')
+        await stream.write(item.frame)
         if (stream.aborted) break
       }
     })

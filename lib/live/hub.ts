@@ -6,11 +6,28 @@ import { type Redis, withRedis } from '../redis.ts'
 import { liveStreamKey, releaseHeldMessages } from './log.ts'
 import { createScript } from './script.ts'
 
-/** What a stream writes: a message event, a reset (cursor too old), or a keep-alive comment. */
-export type LiveItem =
-  | { kind: 'event'; id: string; data: string }
-  | { kind: 'reset'; id: string }
-  | { kind: 'ping' }
+/**
+ * What a stream writes, as Server-Sent Events bytes: a message event, a reset (cursor too old), or
+ * a keep-alive comment. An event's bytes are encoded once and shared by all its subscribers.
+ */
+export interface LiveItem {
+  kind: 'event' | 'reset' | 'ping'
+  frame: Uint8Array
+}
+
+interface LiveEvent {
+  id: string
+  frame: Uint8Array
+}
+
+const encoder = new TextEncoder()
+// The data is one line of JSON (JSON.stringify escapes newlines), so it fits one `data:` field.
+const toEvent = (id: string, fields: string[]): LiveEvent => ({
+  id,
+  frame: encoder.encode(`id: ${id}\nevent: message\ndata: ${fields[fields.indexOf('d') + 1]}\n\n`),
+})
+const PING = encoder.encode(': ping\n\n')
+const resetFrame = (id: string) => encoder.encode(`id: ${id}\nevent: reset\ndata: {}\n\n`)
 
 /** One open stream: iterate it to write; it ends when the hub closes it (slow reader, shutdown, age). */
 export interface LiveSubscription extends AsyncIterable<LiveItem> {
@@ -90,7 +107,7 @@ interface Feed {
 
 interface Subscriber {
   token: string
-  push(id: string, data: string): void
+  push(event: LiveEvent): void
   ping(): void
   end(reason: EndReason): void
 }
@@ -181,8 +198,8 @@ export const createLiveHub = (options: LiveHubOptions): LiveHub => {
         if (!feed) continue
         for (const [id, fields] of entries) {
           feed.position = id
-          const data = fields[fields.indexOf('d') + 1]!
-          for (const subscriber of feed.subscribers) subscriber.push(id, data)
+          const event = toEvent(id, fields)
+          for (const subscriber of feed.subscribers) subscriber.push(event)
         }
       }
     }
@@ -243,8 +260,8 @@ export const createLiveHub = (options: LiveHubOptions): LiveHub => {
     }
     startBackground()
 
-    const queue: Array<{ id: string; data: string }> = []
-    let page: Array<{ id: string; data: string }> = []
+    const queue: LiveEvent[] = []
+    let page: LiveEvent[] = []
     let last = '0-0'
     let backlogEnd: string | undefined
     let pendingReset: string | undefined
@@ -276,9 +293,9 @@ export const createLiveHub = (options: LiveHubOptions): LiveHub => {
     }
     const subscriber: Subscriber = {
       token,
-      push: (id, data) => {
+      push: (event) => {
         if (endReason) return
-        queue.push({ id, data })
+        queue.push(event)
         if (queue.length > options.queueLimit) end('slow')
         else notify()
       },
@@ -322,23 +339,23 @@ export const createLiveHub = (options: LiveHubOptions): LiveHub => {
         if (pendingReset !== undefined) {
           const id = pendingReset
           pendingReset = undefined
-          return { done: false, value: { kind: 'reset', id } }
+          return { done: false, value: { kind: 'reset', frame: resetFrame(id) } }
         }
         if (isPingDue) {
           isPingDue = false
-          return { done: false, value: { kind: 'ping' } }
+          return { done: false, value: { kind: 'ping', frame: PING } }
         }
         const item = page.shift()
         if (item) {
           last = item.id
-          return { done: false, value: { kind: 'event', ...item } }
+          return { done: false, value: { kind: 'event', frame: item.frame } }
         }
         if (backlogEnd !== undefined) {
           // The backlog is read a page at a time as the client takes it; live events queue meanwhile.
           const end = backlogEnd
           try {
             const entries = await redis.xrange(key, `(${last}`, end, 'COUNT', PAGE)
-            page = entries.map(([id, fields]) => ({ id, data: fields[fields.indexOf('d') + 1]! }))
+            page = entries.map(([id, fields]) => toEvent(id, fields))
           } catch (error) {
             logger.warn('live backlog read failed', { err: error })
             subscriber.end('failed')
@@ -351,7 +368,7 @@ export const createLiveHub = (options: LiveHubOptions): LiveHub => {
         if (live) {
           if (compareIds(live.id, last) <= 0) continue // also in the backlog
           last = live.id
-          return { done: false, value: { kind: 'event', ...live } }
+          return { done: false, value: { kind: 'event', frame: live.frame } }
         }
         await new Promise<void>((resolve) => {
           wake = resolve
