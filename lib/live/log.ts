@@ -14,6 +14,8 @@ export const KEEP_EVENTS = 1_000
 export const ORDER_WAIT_MS = 5_000
 /** A chat's live keys vanish after this long without an event; a cursor into them then gets reset. */
 export const IDLE_TTL_S = 24 * 3600
+/** The next number a chat's log expects outlives its events: a chat back from idle does not wait for 1. */
+const STATE_TTL_S = 30 * 24 * 3600
 /** Published (number, version) pairs are remembered this long to drop repeated deliveries. */
 const SEEN_MS = 15 * 60_000
 
@@ -29,12 +31,12 @@ const chatKeys = (token: string, chat: number) => {
 
 // KEYS: stream, state (hash: next number, since, h:<n> held data, hv:<n> held version), held (zset
 // of held numbers), seen (zset: number -> last published version).
-// ARGV: order wait ms, idle ttl s, keep ms, keep events, seen ms, then (number, version, data)*
+// ARGV: order wait ms, idle ttl s, keep ms, keep events, seen ms, state ttl s, then (number, version, data)*
 // sorted by number. Returns {events appended, ms since events are held (0: none held)}.
 const PUBLISH = `
 local stream, state, held, seen = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local waitMs, ttl, keepMs, keepEvents, seenMs =
-  tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local waitMs, ttl, keepMs, keepEvents, seenMs, stateTtl =
+  tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local isNew = redis.call('EXISTS', stream) == 0
@@ -60,7 +62,7 @@ local function drain()
   end
 end
 
-for i = 6, #ARGV, 3 do
+for i = 7, #ARGV, 3 do
   local n, version, data = tonumber(ARGV[i]), tonumber(ARGV[i + 1]), ARGV[i + 2]
   if version > tonumber(redis.call('ZSCORE', seen, n) or '0') then
     if n < nextNumber then
@@ -102,7 +104,8 @@ if redis.call('XLEN', stream) > keepEvents * 1.1 then
   end
 end
 redis.call('ZREMRANGEBYSCORE', seen, '-inf', (now - seenMs) * 1000)
-for _, key in ipairs(KEYS) do redis.call('EXPIRE', key, ttl) end
+for _, key in ipairs({stream, held, seen}) do redis.call('EXPIRE', key, ttl) end
+redis.call('EXPIRE', state, stateTtl)
 return {appended, since}
 `
 
@@ -138,6 +141,7 @@ const runPublish = async (
     options.keepMs,
     options.keepEvents,
     SEEN_MS,
+    STATE_TTL_S,
     ...args,
   ])
   const member = `${token}:${chat}`
