@@ -64,16 +64,18 @@ export interface LiveHubOptions {
   maxStreamMs: number
 }
 
-const CURSOR = /^\d{1,15}-\d{1,19}$/
+const CURSOR = /^(0|[1-9]\d{0,14})-(0|[1-9]\d{0,18})$/
 const LEASE_MS = 60_000
 const PAGE = 200
 const RELEASE_INTERVAL_MS = 250
 
-/** Orders stream ids: negative, zero or positive like a comparator. */
+const compareDigits = (a: string, b: string) => a.length - b.length || (a < b ? -1 : a > b ? 1 : 0)
+
+/** Orders stream ids (`<ms>-<seq>`, no leading zeros): negative, zero or positive like a comparator. */
 export const compareIds = (a: string, b: string) => {
-  const [am, as] = a.split('-').map(BigInt) as [bigint, bigint]
-  const [bm, bs] = b.split('-').map(BigInt) as [bigint, bigint]
-  return am === bm ? Number(as - bs) : am < bm ? -1 : 1
+  const [am = '', as = ''] = a.split('-')
+  const [bm = '', bs = ''] = b.split('-')
+  return compareDigits(am, bm) || compareDigits(as, bs)
 }
 
 const openStreamsKey = (token: string) => `live:{${token}}:open`
@@ -333,6 +335,10 @@ export const createLiveHub = (options: LiveHubOptions): LiveHub => {
     }
     if (options.maxStreamMs > 0) setTimeout(() => end('expired'), options.maxStreamMs).unref()
 
+    const framesOf = (events: LiveEvent[]) => {
+      last = events.at(-1)!.id
+      return events.length === 1 ? events[0]!.frame : Buffer.concat(events.map((event) => event.frame))
+    }
     const next = async (): Promise<IteratorResult<LiveItem>> => {
       for (;;) {
         if (endReason) return { done: true, value: undefined }
@@ -345,10 +351,10 @@ export const createLiveHub = (options: LiveHubOptions): LiveHub => {
           isPingDue = false
           return { done: false, value: { kind: 'ping', frame: PING } }
         }
-        const item = page.shift()
-        if (item) {
-          last = item.id
-          return { done: false, value: { kind: 'event', frame: item.frame } }
+        if (page.length > 0) {
+          const events = page
+          page = []
+          return { done: false, value: { kind: 'event', frame: framesOf(events) } }
         }
         if (backlogEnd !== undefined) {
           // The backlog is read a page at a time as the client takes it; live events queue meanwhile.
@@ -361,15 +367,12 @@ export const createLiveHub = (options: LiveHubOptions): LiveHub => {
             subscriber.end('failed')
             continue
           }
-          if (page.length < PAGE || page.at(-1)!.id === end) backlogEnd = undefined
+          if (page.length < PAGE || page.at(-1)?.id === end) backlogEnd = undefined
           continue
         }
-        const live = queue.shift()
-        if (live) {
-          if (compareIds(live.id, last) <= 0) continue // also in the backlog
-          last = live.id
-          return { done: false, value: { kind: 'event', frame: live.frame } }
-        }
+        // Whatever queued goes out in one write, less what the backlog already sent.
+        const events = queue.splice(0).filter((event) => compareIds(event.id, last) > 0)
+        if (events.length > 0) return { done: false, value: { kind: 'event', frame: framesOf(events) } }
         await new Promise<void>((resolve) => {
           wake = resolve
         })
