@@ -44,10 +44,35 @@ export interface LiveBenchFigures {
   memory_per_idle_stream_kib: number
 }
 
-const percentile = (sorted: number[], p: number) =>
-  sorted.length === 0
-    ? Number.NaN
-    : sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))]!
+/** Latencies as counts per whole millisecond: small to send, and exact to merge. */
+type Histogram = Record<number, number>
+
+const record = (histogram: Histogram, ms: number) => {
+  histogram[ms] = (histogram[ms] ?? 0) + 1
+}
+
+const merge = (histograms: Histogram[]) => {
+  const merged: Histogram = {}
+  for (const histogram of histograms) {
+    for (const [ms, count] of Object.entries(histogram))
+      merged[Number(ms)] = (merged[Number(ms)] ?? 0) + count
+  }
+  return merged
+}
+
+const countOf = (histogram: Histogram) => Object.values(histogram).reduce((sum, count) => sum + count, 0)
+
+const percentile = (histogram: Histogram, p: number) => {
+  const rank = Math.ceil((countOf(histogram) * p) / 100)
+  let seen = 0
+  for (const ms of Object.keys(histogram)
+    .map(Number)
+    .sort((a, b) => a - b)) {
+    seen += histogram[ms]!
+    if (seen >= rank) return ms
+  }
+  return Number.NaN
+}
 
 const rssKiB = async (pid: number) => {
   const status = await readFile(`/proc/${pid}/status`, 'utf8')
@@ -58,8 +83,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** A subscriber process: opens its streams, says READY, records latencies, reports on 'report'. */
 const runSubscribers = async (base: string, token: string, chats: number, count: number, offset: number) => {
-  const fromCommit: number[] = []
-  const fromAccept: number[] = []
+  const fromCommit: Histogram = {}
+  const fromAccept: Histogram = {}
   const streams = []
   for (let i = 0; i < count; i++) {
     const chat = 1 + ((offset + i) % chats)
@@ -69,17 +94,17 @@ const runSubscribers = async (base: string, token: string, chats: number, count:
       readSse(res, (event) => {
         if (event.event !== 'message') return
         const now = Date.now()
-        fromCommit.push(now - Number(event.id!.split('-')[0]))
-        fromAccept.push(now - Date.parse((JSON.parse(event.data) as { created_at: string }).created_at))
+        record(fromCommit, now - Number(event.id!.split('-')[0]))
+        record(fromAccept, now - Date.parse((JSON.parse(event.data) as { created_at: string }).created_at))
       }),
     )
   }
   process.stdout.write('READY\n')
   for await (const line of createInterface({ input: process.stdin })) {
     if (line !== 'report') continue
-    process.stdout.write(`${JSON.stringify({ fromCommit, fromAccept })}\n`)
     await Promise.all(streams.map((stream) => stream.close()))
-    process.exit(0)
+    // A pipe is written asynchronously: exit only once the report is out.
+    process.stdout.write(`${JSON.stringify({ fromCommit, fromAccept })}\n`, () => process.exit(0))
   }
 }
 
@@ -197,11 +222,11 @@ export const benchLive = async (options: LiveBenchOptions = {}): Promise<LiveBen
       children.map((child) => {
         const report = lineOf(child, /^\{/)
         child.stdin!.write('report\n')
-        return report.then((line) => JSON.parse(line) as { fromCommit: number[]; fromAccept: number[] })
+        return report.then((line) => JSON.parse(line) as { fromCommit: Histogram; fromAccept: Histogram })
       }),
     )
-    const fromCommit = reports.flatMap((r) => r.fromCommit).sort((a, b) => a - b)
-    const fromAccept = reports.flatMap((r) => r.fromAccept).sort((a, b) => a - b)
+    const fromCommit = merge(reports.map((r) => r.fromCommit))
+    const fromAccept = merge(reports.map((r) => r.fromAccept))
     return {
       subscribers,
       chats,
@@ -210,7 +235,7 @@ export const benchLive = async (options: LiveBenchOptions = {}): Promise<LiveBen
       messages: total - writeErrors,
       write_errors: writeErrors,
       deliveries_expected: (total - writeErrors) * (subscribers / chats),
-      deliveries: fromCommit.length,
+      deliveries: countOf(fromCommit),
       from_commit_p50_ms: percentile(fromCommit, 50),
       from_commit_p99_ms: percentile(fromCommit, 99),
       from_accept_p50_ms: percentile(fromAccept, 50),
