@@ -41,7 +41,12 @@ export interface LiveBenchFigures {
   from_accept_p50_ms: number
   from_accept_p99_ms: number
   server_rss_idle_mib: number
+  /** RSS growth of the server over all the open streams, divided by their number. */
   memory_per_idle_stream_kib: number
+  /** The same over the second half of the streams only. */
+  memory_per_idle_stream_marginal_kib: number
+  /** CPU time the server process used from the start of the load to the last deliveries. */
+  server_cpu_s_during_load: number
 }
 
 /** Latencies as counts per whole millisecond: small to send, and exact to merge. */
@@ -77,6 +82,12 @@ const percentile = (histogram: Histogram, p: number) => {
 const rssKiB = async (pid: number) => {
   const status = await readFile(`/proc/${pid}/status`, 'utf8')
   return Number(/VmRSS:\s+(\d+)/.exec(status)![1])
+}
+
+/** User and system CPU time of a process so far (clock ticks of 1/100 s on Linux). */
+const cpuSeconds = async (pid: number) => {
+  const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / 100
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -176,27 +187,29 @@ export const benchLive = async (options: LiveBenchOptions = {}): Promise<LiveBen
     await sleep(3_000)
     const rssBefore = await rssKiB(server.child.pid!)
 
+    // Two subscriber processes, one after the other: the second half's cost is the marginal one,
+    // free of what the first streams warmed up (compiled code, grown heap spaces).
     const processes = 2
+    const rssAfter: number[] = []
     for (let p = 0; p < processes; p++) {
       const count = Math.floor(subscribers / processes) + (p < subscribers % processes ? 1 : 0)
+      const offset = String(p * Math.ceil(subscribers / processes))
       const child = spawn(
         process.execPath,
-        [
-          SELF,
-          'subscribe',
-          base,
-          token,
-          String(chats),
-          String(count),
-          String(p * Math.ceil(subscribers / processes)),
-        ],
-        { cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'] },
+        [SELF, 'subscribe', base, token, String(chats), String(count), offset],
+        {
+          cwd: ROOT,
+          stdio: ['pipe', 'pipe', 'inherit'],
+        },
       )
       children.push(child)
+      await lineOf(child, /^READY$/)
+      await sleep(3_000)
+      rssAfter.push(await rssKiB(server.child.pid!))
     }
-    await Promise.all(children.map((child) => lineOf(child, /^READY$/)))
-    await sleep(3_000)
-    const rssIdle = await rssKiB(server.child.pid!)
+    const rssIdle = rssAfter.at(-1)!
+    const secondHalf = subscribers - Math.ceil(subscribers / processes)
+    const cpuBefore = await cpuSeconds(server.child.pid!)
 
     // The load: `rate` messages a second, round robin over the chats, paced every 10 ms.
     const total = rate * durationS
@@ -217,6 +230,7 @@ export const benchLive = async (options: LiveBenchOptions = {}): Promise<LiveBen
     }
     await Promise.all(writes)
     await sleep(5_000) // the last deliveries
+    const serverCpuS = (await cpuSeconds(server.child.pid!)) - cpuBefore
 
     const reports = await Promise.all(
       children.map((child) => {
@@ -242,6 +256,8 @@ export const benchLive = async (options: LiveBenchOptions = {}): Promise<LiveBen
       from_accept_p99_ms: percentile(fromAccept, 99),
       server_rss_idle_mib: Math.round(rssIdle / 1024),
       memory_per_idle_stream_kib: Math.round(((rssIdle - rssBefore) / subscribers) * 10) / 10,
+      memory_per_idle_stream_marginal_kib: Math.round(((rssIdle - rssAfter[0]!) / secondHalf) * 10) / 10,
+      server_cpu_s_during_load: Math.round(serverCpuS * 10) / 10,
     }
   } finally {
     for (const child of children) child.kill('SIGTERM')
@@ -261,7 +277,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
       `live: ${figures.subscribers} subscribers over ${figures.chats} chats, ${figures.messages_per_s} messages/s for ${figures.duration_s} s: ` +
         `${figures.deliveries}/${figures.deliveries_expected} deliveries (${figures.write_errors} failed writes); from commit p50 ${figures.from_commit_p50_ms} ms p99 ${figures.from_commit_p99_ms} ms (target ≤ 250); ` +
         `from accept p50 ${figures.from_accept_p50_ms} ms p99 ${figures.from_accept_p99_ms} ms; ` +
-        `${figures.memory_per_idle_stream_kib} KiB per idle stream (target ≤ 20), server RSS ${figures.server_rss_idle_mib} MiB`,
+        `${figures.memory_per_idle_stream_kib} KiB per idle stream (marginal ${figures.memory_per_idle_stream_marginal_kib}; target ≤ 20), server RSS ${figures.server_rss_idle_mib} MiB; server CPU ${figures.server_cpu_s_during_load} s during the load`,
     )
     console.log(JSON.stringify(figures))
   }

@@ -1,4 +1,3 @@
-import { streamSSE } from 'hono/streaming'
 import { routes } from '../../lib/api/routes.ts'
 import { streamQuery } from '../../lib/api/schemas.ts'
 import { getChat } from '../../lib/chats.ts'
@@ -10,8 +9,8 @@ import type { Logger } from '../../lib/logger.ts'
 
 export type StreamMessagesDeps = { db: Db; logger: Logger; live: Pick<LiveHub, 'subscribe'> }
 
-/** How long an EventSource waits before it reconnects (with its cursor) after the stream ends. */
-const RECONNECT_MS = 1_000
+/** The first bytes: how long an EventSource waits before it reconnects (with its cursor) after an end. */
+const OPENING = new TextEncoder().encode('retry: 1000\n\n')
 
 export const createStreamMessagesApp = (deps: StreamMessagesDeps) =>
   createApi(deps.logger).get(routes.streamMessages.path, queryParams(streamQuery), async (c) => {
@@ -30,12 +29,26 @@ export const createStreamMessagesApp = (deps: StreamMessagesDeps) =>
         ;(c.env as { outgoing?: { destroy(): void } } | undefined)?.outgoing?.destroy()
       }
     })
-    return streamSSE(c, async (stream) => {
-      stream.onAbort(() => subscription.close())
-      await stream.write(`retry: ${RECONNECT_MS}\n\n`)
-      for await (const item of subscription) {
-        await stream.write(item.frame)
-        if (stream.aborted) break
-      }
-    })
+    // A pull stream rather than streamSSE's pushed one: the server asks for the next bytes only once
+    // the socket took the last, so a client that stops reading fills its bounded queue, not buffers;
+    // and one stream layer instead of three costs less memory and CPU per subscriber (bench/live.ts).
+    const events = subscription[Symbol.asyncIterator]()
+    let isCancelled = false
+    const body = new ReadableStream<Uint8Array>(
+      {
+        start: (controller) => controller.enqueue(OPENING),
+        pull: async (controller) => {
+          const next = await events.next()
+          if (isCancelled) return
+          if (next.done) controller.close()
+          else controller.enqueue(next.value.frame)
+        },
+        cancel: () => {
+          isCancelled = true
+          subscription.close()
+        },
+      },
+      { highWaterMark: 0 },
+    )
+    return c.body(body, 200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache' })
   })
