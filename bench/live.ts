@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { createInterface } from 'node:readline'
 import { fileURLToPath, pathToFileURL } from 'node:url'
-import { freePort, startServerProcess } from '../tests/processes.ts'
+import { freePort } from '../tests/processes.ts'
 import { readSse } from '../tests/sse.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
@@ -32,6 +32,7 @@ export interface LiveBenchFigures {
   messages: number
   /** Writes the API did not accept (they are not expected on the streams). */
   write_errors: number
+  write_error_kinds: Record<string, number>
   deliveries_expected: number
   deliveries: number
   /** From the append to the chat's log (right after the commit and read-back) to the subscriber. */
@@ -41,10 +42,12 @@ export interface LiveBenchFigures {
   from_accept_p50_ms: number
   from_accept_p99_ms: number
   server_rss_idle_mib: number
-  /** RSS growth of the server over all the open streams, divided by their number. */
-  memory_per_idle_stream_kib: number
+  /** Growth of the server's JS heap and external buffers after a full GC, per open stream. */
+  js_per_idle_stream_kib: number
+  /** Growth of the server's RSS (sockets and all, GC slack included), per open stream. */
+  rss_per_idle_stream_kib: number
   /** The same over the second half of the streams only. */
-  memory_per_idle_stream_marginal_kib: number
+  rss_per_idle_stream_marginal_kib: number
   /** CPU time the server process used from the start of the load to the last deliveries. */
   server_cpu_s_during_load: number
 }
@@ -157,25 +160,37 @@ export const benchLive = async (options: LiveBenchOptions = {}): Promise<LiveBen
     stdio: 'ignore',
   })
   await sleep(1_500)
-  const server = await startServerProcess({
-    LOG_LEVEL: 'warn',
-    DATABASE_URL:
-      options.databaseUrl ?? process.env.DATABASE_URL ?? 'mysql://root@127.0.0.1:3306/chat_bench_live',
-    REDIS_URL: options.redisUrl ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
-    REDIS_KEY_PREFIX: `bench-live:${unique}:`,
-    ELASTICSEARCH_URL: options.elasticsearchUrl ?? process.env.ELASTICSEARCH_URL ?? 'http://127.0.0.1:9200',
-    SEARCH_INDEX: `bench-live-${unique}`,
-    SQS_ENDPOINT: `http://127.0.0.1:${sqsPort}`,
-    SQS_CHATS_QUEUE: `bench-live-chats-${unique}`,
-    SQS_MESSAGES_QUEUE: `bench-live-messages-${unique}`,
-    AWS_ACCESS_KEY_ID: 'test',
-    AWS_SECRET_ACCESS_KEY: 'test',
-    WRITE_RATE_LIMIT_PER_S: '0',
-    LIVE_STREAMS_PER_APPLICATION: String(subscribers),
+  const server = spawn(process.execPath, ['--expose-gc', 'bench/live-server.ts'], {
+    cwd: ROOT,
+    env: {
+      PATH: process.env.PATH ?? '',
+      LOG_LEVEL: 'warn',
+      PORT: '0',
+      HOST: '127.0.0.1',
+      DATABASE_URL:
+        options.databaseUrl ?? process.env.DATABASE_URL ?? 'mysql://root@127.0.0.1:3306/chat_bench_live',
+      REDIS_URL: options.redisUrl ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+      REDIS_KEY_PREFIX: `bench-live:${unique}:`,
+      ELASTICSEARCH_URL: options.elasticsearchUrl ?? process.env.ELASTICSEARCH_URL ?? 'http://127.0.0.1:9200',
+      SEARCH_INDEX: `bench-live-${unique}`,
+      SQS_ENDPOINT: `http://127.0.0.1:${sqsPort}`,
+      SQS_CHATS_QUEUE: `bench-live-chats-${unique}`,
+      SQS_MESSAGES_QUEUE: `bench-live-messages-${unique}`,
+      AWS_ACCESS_KEY_ID: 'test',
+      AWS_SECRET_ACCESS_KEY: 'test',
+      WRITE_RATE_LIMIT_PER_S: '0',
+      LIVE_STREAMS_PER_APPLICATION: String(subscribers),
+    },
+    stdio: ['ignore', 'pipe', 'inherit'],
   })
+  const base = `http://127.0.0.1:${(await lineOf(server, /^READY \d+$/)).split(' ')[1]}`
+  /** The server's memory after a full collection: JS heap, its external buffers, and RSS (KiB). */
+  const memoryKiB = async () => {
+    const usage = (await (await fetch(`${base}/bench/memory`)).json()) as NodeJS.MemoryUsage
+    return { js: (usage.heapUsed + usage.external) / 1024, rss: await rssKiB(server.pid!) }
+  }
   const children: ChildProcess[] = []
   try {
-    const base = server.url
     const { token } = (await post(`${base}/applications`, { name: 'bench-live' })) as { token: string }
     for (let chat = 1; chat <= chats; chat++) await post(`${base}/applications/${token}/chats`)
     for (let chat = 1; chat <= chats; chat++) {
@@ -185,12 +200,12 @@ export const benchLive = async (options: LiveBenchOptions = {}): Promise<LiveBen
     for (let i = 0; i < 200; i++)
       await post(`${base}/applications/${token}/chats/${1 + (i % chats)}/messages`, { body: 'warm-up' })
     await sleep(3_000)
-    const rssBefore = await rssKiB(server.child.pid!)
+    const before = await memoryKiB()
 
     // Two subscriber processes, one after the other: the second half's cost is the marginal one,
     // free of what the first streams warmed up (compiled code, grown heap spaces).
     const processes = 2
-    const rssAfter: number[] = []
+    const after: Array<{ js: number; rss: number }> = []
     for (let p = 0; p < processes; p++) {
       const count = Math.floor(subscribers / processes) + (p < subscribers % processes ? 1 : 0)
       const offset = String(p * Math.ceil(subscribers / processes))
@@ -205,24 +220,27 @@ export const benchLive = async (options: LiveBenchOptions = {}): Promise<LiveBen
       children.push(child)
       await lineOf(child, /^READY$/)
       await sleep(3_000)
-      rssAfter.push(await rssKiB(server.child.pid!))
+      after.push(await memoryKiB())
     }
-    const rssIdle = rssAfter.at(-1)!
+    const idle = after.at(-1)!
     const secondHalf = subscribers - Math.ceil(subscribers / processes)
-    const cpuBefore = await cpuSeconds(server.child.pid!)
+    const cpuBefore = await cpuSeconds(server.pid!)
 
     // The load: `rate` messages a second, round robin over the chats, paced every 10 ms.
     const total = rate * durationS
     const started = performance.now()
     const writes: Promise<unknown>[] = []
     let writeErrors = 0
+    const writeErrorKinds: Record<string, number> = {}
     for (let sent = 0; sent < total; ) {
       const due = Math.min(total, Math.floor(((performance.now() - started) / 1000) * rate))
       for (; sent < due; sent++) {
         const body = { body: `live ${sent}: the quick brown fox jumps over the lazy dog` }
         writes.push(
-          post(`${base}/applications/${token}/chats/${1 + (sent % chats)}/messages`, body).catch(() => {
+          post(`${base}/applications/${token}/chats/${1 + (sent % chats)}/messages`, body).catch((error) => {
             writeErrors++
+            const kind = String((error as Error).cause ?? (error as Error).message).slice(0, 80)
+            writeErrorKinds[kind] = (writeErrorKinds[kind] ?? 0) + 1
           }),
         )
       }
@@ -230,7 +248,7 @@ export const benchLive = async (options: LiveBenchOptions = {}): Promise<LiveBen
     }
     await Promise.all(writes)
     await sleep(5_000) // the last deliveries
-    const serverCpuS = (await cpuSeconds(server.child.pid!)) - cpuBefore
+    const serverCpuS = (await cpuSeconds(server.pid!)) - cpuBefore
 
     const reports = await Promise.all(
       children.map((child) => {
@@ -248,20 +266,22 @@ export const benchLive = async (options: LiveBenchOptions = {}): Promise<LiveBen
       duration_s: durationS,
       messages: total - writeErrors,
       write_errors: writeErrors,
+      write_error_kinds: writeErrorKinds,
       deliveries_expected: (total - writeErrors) * (subscribers / chats),
       deliveries: countOf(fromCommit),
       from_commit_p50_ms: percentile(fromCommit, 50),
       from_commit_p99_ms: percentile(fromCommit, 99),
       from_accept_p50_ms: percentile(fromAccept, 50),
       from_accept_p99_ms: percentile(fromAccept, 99),
-      server_rss_idle_mib: Math.round(rssIdle / 1024),
-      memory_per_idle_stream_kib: Math.round(((rssIdle - rssBefore) / subscribers) * 10) / 10,
-      memory_per_idle_stream_marginal_kib: Math.round(((rssIdle - rssAfter[0]!) / secondHalf) * 10) / 10,
+      server_rss_idle_mib: Math.round(idle.rss / 1024),
+      js_per_idle_stream_kib: Math.round(((idle.js - before.js) / subscribers) * 10) / 10,
+      rss_per_idle_stream_kib: Math.round(((idle.rss - before.rss) / subscribers) * 10) / 10,
+      rss_per_idle_stream_marginal_kib: Math.round(((idle.rss - after[0]!.rss) / secondHalf) * 10) / 10,
       server_cpu_s_during_load: Math.round(serverCpuS * 10) / 10,
     }
   } finally {
     for (const child of children) child.kill('SIGTERM')
-    await server.stop()
+    server.kill('SIGTERM')
     fauxqs.kill('SIGTERM')
   }
 }
@@ -277,7 +297,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
       `live: ${figures.subscribers} subscribers over ${figures.chats} chats, ${figures.messages_per_s} messages/s for ${figures.duration_s} s: ` +
         `${figures.deliveries}/${figures.deliveries_expected} deliveries (${figures.write_errors} failed writes); from commit p50 ${figures.from_commit_p50_ms} ms p99 ${figures.from_commit_p99_ms} ms (target ≤ 250); ` +
         `from accept p50 ${figures.from_accept_p50_ms} ms p99 ${figures.from_accept_p99_ms} ms; ` +
-        `${figures.memory_per_idle_stream_kib} KiB per idle stream (marginal ${figures.memory_per_idle_stream_marginal_kib}; target ≤ 20), server RSS ${figures.server_rss_idle_mib} MiB; server CPU ${figures.server_cpu_s_during_load} s during the load`,
+        `per idle stream ${figures.js_per_idle_stream_kib} KiB of JS heap after GC, ${figures.rss_per_idle_stream_kib} KiB of RSS (second half ${figures.rss_per_idle_stream_marginal_kib}; target ≤ 20), server RSS ${figures.server_rss_idle_mib} MiB; server CPU ${figures.server_cpu_s_during_load} s during the load`,
     )
     console.log(JSON.stringify(figures))
   }
