@@ -160,29 +160,38 @@ export const benchLive = async (options: LiveBenchOptions = {}): Promise<LiveBen
     stdio: 'ignore',
   })
   await sleep(1_500)
-  const server = spawn(process.execPath, ['--expose-gc', 'bench/live-server.ts'], {
-    cwd: ROOT,
-    env: {
-      PATH: process.env.PATH ?? '',
-      LOG_LEVEL: 'warn',
-      PORT: '0',
-      HOST: '127.0.0.1',
-      DATABASE_URL:
-        options.databaseUrl ?? process.env.DATABASE_URL ?? 'mysql://root@127.0.0.1:3306/chat_bench_live',
-      REDIS_URL: options.redisUrl ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
-      REDIS_KEY_PREFIX: `bench-live:${unique}:`,
-      ELASTICSEARCH_URL: options.elasticsearchUrl ?? process.env.ELASTICSEARCH_URL ?? 'http://127.0.0.1:9200',
-      SEARCH_INDEX: `bench-live-${unique}`,
-      SQS_ENDPOINT: `http://127.0.0.1:${sqsPort}`,
-      SQS_CHATS_QUEUE: `bench-live-chats-${unique}`,
-      SQS_MESSAGES_QUEUE: `bench-live-messages-${unique}`,
-      AWS_ACCESS_KEY_ID: 'test',
-      AWS_SECRET_ACCESS_KEY: 'test',
-      WRITE_RATE_LIMIT_PER_S: '0',
-      LIVE_STREAMS_PER_APPLICATION: String(subscribers),
+  const server = spawn(
+    process.execPath,
+    [
+      '--expose-gc',
+      ...(process.env.LIVE_BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] : []),
+      'bench/live-server.ts',
+    ],
+    {
+      cwd: ROOT,
+      env: {
+        PATH: process.env.PATH ?? '',
+        LOG_LEVEL: 'warn',
+        PORT: '0',
+        HOST: '127.0.0.1',
+        DATABASE_URL:
+          options.databaseUrl ?? process.env.DATABASE_URL ?? 'mysql://root@127.0.0.1:3306/chat_bench_live',
+        REDIS_URL: options.redisUrl ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+        REDIS_KEY_PREFIX: `bench-live:${unique}:`,
+        ELASTICSEARCH_URL:
+          options.elasticsearchUrl ?? process.env.ELASTICSEARCH_URL ?? 'http://127.0.0.1:9200',
+        SEARCH_INDEX: `bench-live-${unique}`,
+        SQS_ENDPOINT: `http://127.0.0.1:${sqsPort}`,
+        SQS_CHATS_QUEUE: `bench-live-chats-${unique}`,
+        SQS_MESSAGES_QUEUE: `bench-live-messages-${unique}`,
+        AWS_ACCESS_KEY_ID: 'test',
+        AWS_SECRET_ACCESS_KEY: 'test',
+        WRITE_RATE_LIMIT_PER_S: '0',
+        LIVE_STREAMS_PER_APPLICATION: String(subscribers),
+      },
+      stdio: ['ignore', 'pipe', 'inherit'],
     },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  })
+  )
   const base = `http://127.0.0.1:${(await lineOf(server, /^READY \d+$/)).split(' ')[1]}`
   /** The server's memory after a full collection: JS heap, its external buffers, and RSS (KiB). */
   const memoryKiB = async () => {
