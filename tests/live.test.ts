@@ -20,7 +20,7 @@ describe('live message streams across three servers', () => {
   beforeAll(async () => {
     config = testConfig({
       SQS_POLLERS: '2',
-      LOG_LEVEL: process.env.DEBUG_LIVE ? 'info' : 'warn',
+      LOG_LEVEL: 'warn',
       WRITE_RATE_LIMIT_PER_S: '0',
       LIVE_STREAMS_PER_APPLICATION: '6',
       LIVE_QUEUE_LIMIT: '100',
@@ -29,7 +29,6 @@ describe('live message streams across three servers', () => {
     servers = await Promise.all([1, 2, 3].map(() => startServerProcess(toEnv(config))))
   })
   afterAll(async () => {
-    if (process.env.DEBUG_LIVE) for (const server of servers) console.log(server.output())
     await Promise.all(open.map((stream) => stream.close()))
     await Promise.all(servers?.map((server) => server.stop()) ?? [])
     await deps?.close()
