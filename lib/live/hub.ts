@@ -32,12 +32,11 @@ const resetFrame = (id: string) => encoder.encode(`id: ${id}\nevent: reset\ndata
 /** One open stream: iterate it to write; it ends when the hub closes it (slow reader, shutdown, age). */
 export interface LiveSubscription extends AsyncIterable<LiveItem> {
   close(): void
-  /** Why it ended, once it has: 'closed' (by the client or the caller), 'slow', 'expired', 'shutdown', 'failed'. */
-  readonly endReason: EndReason | undefined
   /** Resolves with the reason when it ends, even while a write is stuck on a client that stopped reading. */
   readonly ended: Promise<EndReason>
 }
 
+/** 'closed' by the client or the caller; a 'slow' reader; 'expired' (LIVE_STREAM_MAX_S); 'shutdown'; 'failed' (Redis). */
 export type EndReason = 'closed' | 'slow' | 'expired' | 'shutdown' | 'failed'
 
 export interface LiveHub {
@@ -46,8 +45,6 @@ export interface LiveHub {
    * Throws RateLimitedError past the cap, UnavailableError when Redis is down.
    */
   subscribe(token: string, chat: number, cursor?: string): Promise<LiveSubscription>
-  /** Open streams on this hub. */
-  size(): number
   /** Ends every stream and closes the reading connection. */
   close(): Promise<void>
 }
@@ -72,7 +69,7 @@ const RELEASE_INTERVAL_MS = 250
 const compareDigits = (a: string, b: string) => a.length - b.length || (a < b ? -1 : a > b ? 1 : 0)
 
 /** Orders stream ids (`<ms>-<seq>`, no leading zeros): negative, zero or positive like a comparator. */
-export const compareIds = (a: string, b: string) => {
+const compareIds = (a: string, b: string) => {
   const [am = '', as = ''] = a.split('-')
   const [bm = '', bs = ''] = b.split('-')
   return compareDigits(am, bm) || compareDigits(as, bs)
@@ -387,16 +384,12 @@ export const createLiveHub = (options: LiveHubOptions): LiveHub => {
         },
       }),
       close: () => end('closed'),
-      get endReason() {
-        return endReason
-      },
       ended,
     }
   }
 
   return {
     subscribe,
-    size: () => subscribers.size,
     close: async () => {
       if (isClosed) return
       isClosed = true
