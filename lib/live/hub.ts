@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { Redis as RedisClient } from 'ioredis'
-import { RateLimitedError } from '../errors.ts'
+import { RateLimitedError, UnavailableError } from '../errors.ts'
 import type { Logger } from '../logger.ts'
 import { type Redis, withRedis } from '../redis.ts'
 import { liveStreamKey, releaseHeldMessages } from './log.ts'
@@ -241,7 +241,8 @@ export const createLiveHub = (options: LiveHubOptions): LiveHub => {
   }
 
   const subscribe = async (token: string, chat: number, cursor?: string): Promise<LiveSubscription> => {
-    if (isClosed) throw new Error('the live hub is closed')
+    // Shutting down: another server takes the client.
+    if (isClosed) throw new UnavailableError('this server is stopping; live streams are')
     const key = liveStreamKey(token, chat)
     const subscriptionId = randomUUID()
     const isAdmitted = await withRedis(() =>
