@@ -168,6 +168,7 @@ describe('POST /applications/:token/chats', () => {
     [422, 'validation_failed', { title: 5 }],
     [422, 'validation_failed', { title: 't'.repeat(256) }],
     [422, 'validation_failed', { name: 'not a chat field' }],
+    [422, 'validation_failed', '{"title":"\\ud800"}'],
     [400, 'invalid_json', '{"title":'],
     [400, 'invalid_json', '[]'],
   ])('answers %i %s for a bad body', async (status, code, body) => {

@@ -78,8 +78,11 @@ describe('POST /applications/:token/chats/:chat/messages', () => {
     const { token, chat } = await newChat()
     const queries = countQueries(deps)
 
-    await Promise.all(Array.from({ length: 20 }, () => post(token, chat, { body: 'quiet' })))
+    const responses = await Promise.all(
+      Array.from({ length: 20 }, () => post(token, chat, { body: 'quiet' })),
+    )
 
+    expect(responses.map((res) => res.status)).toEqual(Array(20).fill(202))
     expect(queries.count).toBe(0)
     queries.stop()
   })
@@ -153,6 +156,23 @@ describe('POST /applications/:token/chats/:chat/messages', () => {
       field: 'body',
       message,
     })
+  })
+
+  it.each([
+    ['a lone high surrogate', '{"body":"hi \\ud800"}'],
+    ['a lone low surrogate', '{"body":"\\udc00 there"}'],
+    ['a reversed pair', '{"body":"\\ude00\\ud83d"}'],
+  ])('answers 422 naming body for %s, rather than storing U+FFFD', async (_case, text) => {
+    const { token, chat } = await newChat()
+
+    const res = await post(token, chat, text)
+
+    expect(res.status).toBe(422)
+    const error = expectShape(errorOutput, await res.json()).error
+    expect(error.code).toBe('validation_failed')
+    expect(error.details).toEqual([
+      { field: 'body', message: 'body must be valid Unicode (no lone surrogates)' },
+    ])
   })
 
   it('keeps a body of exactly 10000 characters, emoji included, intact', async () => {
