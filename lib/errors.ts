@@ -6,7 +6,7 @@ export interface ErrorDetail {
 
 /** Base of every error the API renders on purpose: a fixed status and a stable snake_case code. */
 export abstract class AppError extends Error {
-  abstract readonly status: 400 | 404 | 405 | 413 | 415 | 422 | 429 | 503
+  abstract readonly status: 400 | 404 | 405 | 409 | 413 | 415 | 422 | 429 | 503
   abstract readonly code: string
   readonly details: ErrorDetail[]
   readonly headers: Record<string, string>
@@ -65,6 +65,15 @@ export class ValidationError extends AppError {
 export class IdempotencyKeyReusedError extends AppError {
   readonly status = 422
   readonly code = 'idempotency_key_reused'
+}
+
+/**
+ * A counter reached MAX_NUMBER (2^31-1), the highest number every layer stores: the API's paths,
+ * MySQL's unsigned int and the search index's integer. Refused before the number is taken.
+ */
+export class NumbersExhaustedError extends AppError {
+  readonly status = 409
+  readonly code = 'numbers_exhausted'
 }
 
 export class RateLimitedError extends AppError {

@@ -13,6 +13,7 @@ const schemaOf = (schema: v.GenericSchema, typeMode: 'input' | 'output'): JsonOb
 const ERROR_DESCRIPTIONS: Record<number, string> = {
   400: '`invalid_json` (body not JSON or not an object) or `invalid_parameter` (malformed query parameter or Idempotency-Key)',
   404: '`not_found`: unknown token, chat or message',
+  409: '`numbers_exhausted`: the chat (or application) already holds number 2147483647, the highest a chat or message can have',
   413: '`payload_too_large`: body over 64 KiB',
   415: '`unsupported_media_type`: body not application/json',
   422: '`validation_failed` (details name each field) or `idempotency_key_reused`',
