@@ -79,7 +79,8 @@ export const createDeps = (
     search,
     probes: {
       mysql: () => database.pool.query('SELECT 1'),
-      redis: () => redis.ping(),
+      // A write: a Redis that answers PING may still refuse writes (maxmemory, a replica).
+      redis: () => redis.set('ready', '1', 'PX', 60_000),
       sqs: () => queueUrls(),
       search: () => search.ping(),
     },
