@@ -62,7 +62,13 @@ export const createDeps = (
   const queueUrls = once(() =>
     config.SQS_CREATE_QUEUES && !isLambda ? ensureQueues(sqs, config) : lookUpQueues(sqs, config),
   )
-  const queue = createJobQueue(sqs, queueUrls, { flushMs: isLambda ? 0 : config.SQS_FLUSH_MS, logger })
+  const queue = createJobQueue(sqs, queueUrls, {
+    flushMs: isLambda ? 0 : config.SQS_FLUSH_MS,
+    timeoutMs: config.SQS_TIMEOUT_MS,
+    maxJobs: config.SQS_MAX_JOBS_IN_FLIGHT,
+    maxBytes: config.SQS_MAX_BYTES_IN_FLIGHT,
+    logger,
+  })
   const search = createSearch(config, { redis, logger })
   return {
     config,
@@ -81,7 +87,7 @@ export const createDeps = (
       mysql: () => database.pool.query('SELECT 1'),
       // A write: a Redis that answers PING may still refuse writes (maxmemory, a replica).
       redis: () => redis.set('ready', '1', 'PX', 60_000),
-      sqs: () => queueUrls(),
+      sqs: () => queue.ping(),
       search: () => search.ping(),
     },
     close: async () => {

@@ -84,15 +84,18 @@ export class RateLimitedError extends AppError {
   }
 }
 
-/** A backing service needed for the request is down; nothing was half-written. */
+/**
+ * A backing service needed for the request is down; nothing was half-written. `message` replaces
+ * the default one where the client must know more (a create that may have happened).
+ */
 export class UnavailableError extends AppError {
   readonly status = 503
   readonly code = 'unavailable'
   constructor(
     service: string,
-    options: { cause?: unknown; retryAfterSeconds?: number; details?: ErrorDetail[] } = {},
+    options: { cause?: unknown; retryAfterSeconds?: number; details?: ErrorDetail[]; message?: string } = {},
   ) {
-    super(`${service} unavailable, try again shortly`, {
+    super(options.message ?? `${service} unavailable, try again shortly`, {
       cause: options.cause,
       details: options.details,
       headers: { 'Retry-After': String(options.retryAfterSeconds ?? 1) },
