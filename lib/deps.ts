@@ -54,7 +54,11 @@ export const createDeps = (
   config: Config,
   { logger = createLogger(config.LOG_LEVEL), isLambda = false }: { logger?: Logger; isLambda?: boolean } = {},
 ): Deps => {
-  const database = createDatabase(config.DATABASE_URL, config.DATABASE_POOL_SIZE)
+  const database = createDatabase(
+    config.DATABASE_URL,
+    config.DATABASE_POOL_SIZE,
+    config.DATABASE_LOCK_WAIT_TIMEOUT_S,
+  )
   const redis = createRedis(config.REDIS_URL, config.REDIS_KEY_PREFIX)
   // Requests see Redis failures as 503s; the connection's own errors are only worth a log line.
   redis.on('error', (error) => logger.debug('redis connection error', { err: error }))
