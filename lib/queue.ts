@@ -169,9 +169,9 @@ export interface JobQueueOptions {
 // sent, created nothing. A call that timed out or broke may have delivered the batch: the job may
 // persist, and since the Idempotency-Key record was written with the number, a retry under the same
 // key gets the same number and re-sends the same job, which the consumer's upsert makes a no-op.
-const NOT_CREATED = 'the queue is unavailable and nothing was created; try again shortly'
+const NOT_CREATED = 'the queue is unavailable and nothing was created or changed; try again shortly'
 const MAYBE_CREATED =
-  'the queue did not confirm in time: this may have been created; retrying with the same Idempotency-Key is safe and returns the same number'
+  'the queue did not confirm in time, so this create or update may have happened; retrying is safe, and a create retried with the same Idempotency-Key gets the same number'
 
 /**
  * A write-behind buffer in front of SendMessageBatch: jobs sent within `flushMs` of each other

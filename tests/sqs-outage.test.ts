@@ -115,7 +115,9 @@ describe('message creation while SQS accepts connections and never answers', () 
     expect(during.every((answer) => /^[1-9]\d*$/.test(answer.retryAfter ?? ''))).toBe(true)
     expect(shed.length).toBeGreaterThanOrEqual(50 - MAX_JOBS_IN_FLIGHT)
     expect(shed[0]!.body.error!.message).toMatch(/nothing was created/)
-    expect(waited[0]!.body.error!.message).toMatch(/may have been created.*same Idempotency-Key/)
+    expect(waited[0]!.body.error!.message).toMatch(
+      /may have happened.*same Idempotency-Key gets the same number/,
+    )
     expect(ready.status).toBe(503)
     expect(ready.body.error!.details.map((detail) => detail.field)).toEqual(['sqs'])
     expect(new Set(burst.map((answer) => answer.status))).toEqual(new Set([503]))
@@ -155,7 +157,7 @@ describe('message creation while SQS accepts connections and never answers', () 
 
     expect(first.status).toBe(503)
     expect(first.ms).toBeLessThan(5_000)
-    expect(first.body.error!.message).toMatch(/may have been created.*same Idempotency-Key/)
+    expect(first.body.error!.message).toMatch(/may have happened.*same Idempotency-Key gets the same number/)
     expect(retry.status).toBe(202)
     await eventually(async () => (await persistedBodies()).get(retry.body.number!) === 'answer lost', {
       what: 'the message persisted',

@@ -18,7 +18,7 @@ const ERROR_DESCRIPTIONS: Record<number, string> = {
   415: '`unsupported_media_type`: body not application/json',
   422: '`validation_failed` (details name each field) or `idempotency_key_reused`',
   429: '`rate_limited`: over WRITE_RATE_LIMIT_PER_S writes a second for this application (Retry-After)',
-  503: '`unavailable`: a backing service is down; nothing was written (Retry-After)',
+  503: '`unavailable`: a backing service is down (Retry-After). For a chat or message write the message says whether it may still have happened (SQS did not confirm in time); a create retried with the same Idempotency-Key gets the same number',
 }
 
 const toOpenApiPath = (path: string) => path.replace(/:([a-z]+)(\{[^}]+\})?/gi, '{$1}')
