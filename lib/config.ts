@@ -59,6 +59,7 @@ export const configSchema = v.object({
   DATABASE_POOL_SIZE: integer(10, 1, 500),
   DATABASE_MIGRATE_ON_START: boolean(true),
   DATABASE_LOCK_WAIT_TIMEOUT_S: integer(5, 1, 3600),
+  DATABASE_QUERY_TIMEOUT_MS: integer(10_000, 100, 3_600_000),
   REDIS_URL: url('redis://127.0.0.1:6379', ['redis:', 'rediss:']),
   REDIS_KEY_PREFIX: v.optional(
     v.pipe(v.string(), v.regex(/^[A-Za-z0-9_:.-]{0,64}$/, 'must be a plain key prefix')),

@@ -10,6 +10,8 @@ export type Db = MySql2Database<typeof schema>
 export interface Database {
   db: Db
   pool: Pool
+  /** One bounded round trip, for readiness checks. */
+  ping(): Promise<unknown>
   close(): Promise<void>
 }
 
@@ -31,18 +33,74 @@ const poolOptions = (url: string, size: number): PoolOptions => ({
 })
 
 /**
- * Builds the mysql2 pool and the drizzle client. Opens no connection until the first query. Each
- * connection waits at most `lockWaitTimeoutS` for a row lock (InnoDB's default is 50 s), so a
- * request behind a long transaction gets its 503 while the client still waits.
+ * The pool as drizzle sees it, with every `query` and `execute` bounded by `timeoutMs`, the wait
+ * for a connection included. A statement past it destroys its connection: mysql2's own `timeout`
+ * would leave the connection in the pool with the statement still pending, and every later one
+ * queued behind it, so a database that stops answering would keep the pool stuck after it heals.
  */
-export const createDatabase = (url: string, poolSize: number, lockWaitTimeoutS = 5): Database => {
+const boundStatements = (pool: Pool, timeoutMs: number): Pool =>
+  new Proxy(pool, {
+    get(target, property, receiver) {
+      if (property !== 'query' && property !== 'execute') return Reflect.get(target, property, receiver)
+      return async (...args: unknown[]) => {
+        const acquiring = target.getConnection()
+        let timer: NodeJS.Timeout | undefined
+        let hasTimedOut = false
+        const timedOut = new Promise<never>((_, reject) => {
+          timer = setTimeout(() => {
+            hasTimedOut = true
+            reject(Object.assign(new Error(`MySQL did not answer in ${timeoutMs} ms`), { code: 'ETIMEDOUT' }))
+          }, timeoutMs)
+        })
+        const run = acquiring.then(async (connection) => {
+          if (hasTimedOut) return connection.release()
+          try {
+            return await (connection[property] as (...a: unknown[]) => Promise<unknown>)(...args)
+          } finally {
+            if (hasTimedOut) connection.destroy()
+            else connection.release()
+          }
+        })
+        run.catch(() => undefined) // settled after the timeout: nobody awaits it any more
+        try {
+          return await Promise.race([run, timedOut])
+        } finally {
+          clearTimeout(timer)
+        }
+      }
+    },
+  })
+
+export interface DatabaseOptions {
+  poolSize: number
+  /** How long a statement waits for a row lock (InnoDB's default is 50 s). */
+  lockWaitTimeoutS: number
+  /** How long a statement may take, the wait for a connection included. */
+  queryTimeoutMs: number
+}
+
+/**
+ * Builds the mysql2 pool and the drizzle client. Opens no connection until the first query.
+ * Statements are bounded twice: by the row-lock wait, server side, and by `queryTimeoutMs`, client
+ * side, against a database that stops answering. Either way the request gets its 503 in time.
+ */
+export const createDatabase = (
+  url: string,
+  { poolSize, lockWaitTimeoutS, queryTimeoutMs }: DatabaseOptions,
+): Database => {
   const pool = mysql.createPool(poolOptions(url, poolSize))
   // Queued on the new connection ahead of the query that asked for it. Should it fail, the
   // server's default stays: a longer bound, not a broken connection.
   pool.pool.on('connection', (connection) => {
     connection.query(`SET SESSION innodb_lock_wait_timeout = ${Math.trunc(lockWaitTimeoutS)}`, () => {})
   })
-  return { db: drizzle(pool, { schema, mode: 'default' }), pool, close: () => pool.end() }
+  const bounded = boundStatements(pool, queryTimeoutMs)
+  return {
+    db: drizzle(bounded, { schema, mode: 'default' }),
+    pool,
+    ping: () => bounded.query('SELECT 1'),
+    close: () => pool.end(),
+  }
 }
 
 const CONNECTION_ERRORS = new Set([

@@ -54,11 +54,11 @@ export const createDeps = (
   config: Config,
   { logger = createLogger(config.LOG_LEVEL), isLambda = false }: { logger?: Logger; isLambda?: boolean } = {},
 ): Deps => {
-  const database = createDatabase(
-    config.DATABASE_URL,
-    config.DATABASE_POOL_SIZE,
-    config.DATABASE_LOCK_WAIT_TIMEOUT_S,
-  )
+  const database = createDatabase(config.DATABASE_URL, {
+    poolSize: config.DATABASE_POOL_SIZE,
+    lockWaitTimeoutS: config.DATABASE_LOCK_WAIT_TIMEOUT_S,
+    queryTimeoutMs: config.DATABASE_QUERY_TIMEOUT_MS,
+  })
   const redis = createRedis(config.REDIS_URL, config.REDIS_KEY_PREFIX)
   // Requests see Redis failures as 503s; the connection's own errors are only worth a log line.
   redis.on('error', (error) => logger.debug('redis connection error', { err: error }))
@@ -88,7 +88,7 @@ export const createDeps = (
     inFlightJobs: () => queue.inFlight(),
     search,
     probes: {
-      mysql: () => database.pool.query('SELECT 1'),
+      mysql: () => database.ping(),
       // A write: a Redis that answers PING may still refuse writes (maxmemory, a replica).
       redis: () => redis.set('ready', '1', 'PX', 60_000),
       sqs: () => queue.ping(),

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import mysql from 'mysql2/promise'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { createCreateApplicationApp } from '../functions/create-application/app.ts'
+import { createGetApplicationApp } from '../functions/get-application/app.ts'
 import { createUpdateApplicationApp } from '../functions/update-application/app.ts'
 import { errorOutput } from '../lib/api/schemas.ts'
 import { createApplication } from '../lib/applications.ts'
@@ -11,11 +12,13 @@ import { createApi } from '../lib/http/api.ts'
 import { silentLogger } from '../lib/logger.ts'
 import { expectShape, json } from './factories.ts'
 import { createTestDeps, workerDatabaseUrl } from './harness.ts'
+import { startTcpSwitch } from './tcp-switch.ts'
 
 const appsOn = (deps: Deps) =>
   createApi(silentLogger)
     .route('/', createCreateApplicationApp(deps))
     .route('/', createUpdateApplicationApp(deps))
+    .route('/', createGetApplicationApp(deps))
 
 const timed = async (work: () => Response | Promise<Response>) => {
   const started = performance.now()
@@ -59,6 +62,33 @@ describe('when MySQL refuses a statement', () => {
     )
 
     expectUnavailable(answer, 5_000)
+  })
+
+  it('answers 503 within the query bound when MySQL accepts connections and never answers, and recovers', async () => {
+    const mysqlUrl = new URL(workerDatabaseUrl())
+    const network = await startTcpSwitch(new URL(`tcp://${mysqlUrl.host}`))
+    cleanups.push(() => network.close())
+    const through = new URL(workerDatabaseUrl())
+    through.host = new URL(network.url).host
+    const stalled = await createTestDeps({
+      DATABASE_URL: through.toString(),
+      DATABASE_QUERY_TIMEOUT_MS: '1000',
+    })
+    cleanups.push(() => stalled.close())
+    const { token } = await createApplication(deps, { name: 'black hole' })
+    const app = appsOn(stalled)
+    const before = await app.request(`/applications/${token}`)
+
+    network.set('blackhole')
+    const answers = await Promise.all(
+      Array.from({ length: 30 }, () => timed(() => app.request(`/applications/${token}`))),
+    )
+    network.set('pass')
+    const after = await app.request(`/applications/${token}`)
+
+    expect(before.status).toBe(200)
+    for (const answer of answers) expectUnavailable(answer, 3_000)
+    expect(after.status).toBe(200)
   })
 
   it('answers 503 when the database user may not write (1142)', async () => {
