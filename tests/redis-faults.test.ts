@@ -89,28 +89,17 @@ describe('when Redis refuses a command', () => {
     ])
   })
 
-  it('answers 503 on a read-only replica (READONLY), and /ready names Redis', async () => {
-    const redis = await startRedisServer(['--replicaof', '127.0.0.1', String(await freePort())])
+  it.each([
+    ['a read-only replica (READONLY)', []],
+    [
+      'a replica cut off from its master, serving no stale data (MASTERDOWN)',
+      ['--replica-serve-stale-data', 'no'],
+    ],
+  ])('answers 503 on %s, and /ready names Redis', async (_case, options) => {
+    const master = String(await freePort()) // nothing listens there
+    const redis = await startRedisServer(['--replicaof', '127.0.0.1', master, ...options])
     const { app } = await onRedis(redis)
     const { token } = await createApplication(shared, { name: 'replica' })
-
-    const chat = await timed(() => app.request(`/applications/${token}/chats`, { method: 'POST' }))
-    const ready = await readyDown(app)
-
-    expectUnavailable(chat)
-    expect(ready).toEqual({ status: 503, down: ['redis'] })
-  })
-
-  it('answers 503 on a replica whose master is down and that serves no stale data (MASTERDOWN)', async () => {
-    const redis = await startRedisServer([
-      '--replicaof',
-      '127.0.0.1',
-      String(await freePort()),
-      '--replica-serve-stale-data',
-      'no',
-    ])
-    const { app } = await onRedis(redis)
-    const { token } = await createApplication(shared, { name: 'masterdown' })
 
     const chat = await timed(() => app.request(`/applications/${token}/chats`, { method: 'POST' }))
     const ready = await readyDown(app)

@@ -141,19 +141,12 @@ describe('message creation while SQS accepts connections and never answers', () 
     const headers = { 'Idempotency-Key': 'answer-lost' }
     sqs.set('swallow')
 
-    const first = await call(
-      'POST',
-      `/applications/${token}/chats/1/messages`,
-      { body: 'answer lost' },
-      headers,
-    )
+    const send = () =>
+      call('POST', `/applications/${token}/chats/1/messages`, { body: 'answer lost' }, headers)
+
+    const first = await send()
     sqs.set('pass')
-    const retry = await call(
-      'POST',
-      `/applications/${token}/chats/1/messages`,
-      { body: 'answer lost' },
-      headers,
-    )
+    const retry = await send()
 
     expect(first.status).toBe(503)
     expect(first.ms).toBeLessThan(5_000)
