@@ -111,7 +111,6 @@ describe('Dockerfile', () => {
       'docker-compose.yml',
       'Dockerfile',
       '.env.example',
-      'localstack/init/ready.d/create-queues.sh',
       'tests/schemas/compose-spec.json',
     ]) {
       expect(isDockerIgnored(patterns, path), path).toBe(false)
