@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 
 # The Node image every stage starts from: a pinned Node 24 release on Debian bookworm (slim).
-ARG NODE_IMAGE=node:24.21.0-bookworm-slim
+ARG NODE_IMAGE=node:24.22.1-bookworm-slim
 
 # 1. dependencies: every package in the lockfile, dev ones included (the build stage needs them).
 FROM ${NODE_IMAGE} AS deps
