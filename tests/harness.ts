@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto'
 import type { SQSEvent } from 'aws-lambda'
-import mysql from 'mysql2/promise'
 import { inject } from 'vitest'
 import { type Config, loadConfig } from '../lib/config.ts'
 import { migrateDatabase } from '../lib/db.ts'
@@ -67,17 +66,6 @@ export const createTestDeps = async (overrides: Record<string, string> = {}): Pr
         .catch(() => undefined)
       await deps.close()
     },
-  }
-}
-
-/** Empties the worker's tables: tests start from nothing. */
-export const resetDatabase = async () => {
-  const connection = await mysql.createConnection(workerDatabaseUrl())
-  try {
-    for (const table of ['messages', 'chats', 'applications'])
-      await connection.query(`TRUNCATE TABLE ${table}`)
-  } finally {
-    await connection.end()
   }
 }
 
