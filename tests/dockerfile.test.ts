@@ -16,6 +16,7 @@ import {
   stageChain,
 } from './docker-support.ts'
 import { freePort } from './processes.ts'
+import { runDatabasePrefix, runNames } from './run-resources.ts'
 
 const stages = parseDockerfile(readRepoFile('Dockerfile'))
 const runtime = stages.at(-1)!
@@ -177,7 +178,7 @@ describe.skipIf(!isGitCheckout)('Dockerfile rehearsal', () => {
     )
     server.pathname = '/'
     const database = new URL(server)
-    database.pathname = `/chat_rehearsal_${unique}`
+    database.pathname = `/${runDatabasePrefix(inject('runId'))}rehearsal_${unique}`
     // The same Node and npm as this test run; npm may use its cache instead of the network.
     const buildEnv = {
       ...process.env,
@@ -237,12 +238,10 @@ describe.skipIf(!isGitCheckout)('Dockerfile rehearsal', () => {
         LOG_LEVEL: 'warn',
         DATABASE_URL: database.toString(),
         REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
-        REDIS_KEY_PREFIX: `rehearsal:${unique}:`,
+        // Named after the test run, so that the run's teardown deletes them.
+        ...runNames(inject('runId'), `rehearsal${unique}`),
         SQS_ENDPOINT: inject('sqsEndpoint'),
-        SQS_CHATS_QUEUE: `rehearsal-chats-${unique}`,
-        SQS_MESSAGES_QUEUE: `rehearsal-messages-${unique}`,
         ELASTICSEARCH_URL: inject('elasticsearchUrl'),
-        SEARCH_INDEX: `rehearsal-${unique}`,
         AWS_ACCESS_KEY_ID: 'test',
         AWS_SECRET_ACCESS_KEY: 'test',
         RUN_WORKERS: 'false',
@@ -268,7 +267,7 @@ describe.skipIf(!isGitCheckout)('Dockerfile rehearsal', () => {
         if (child.exitCode === null) child.kill('SIGKILL')
       }
       const admin = await mysql.createConnection(server.toString()).catch(() => undefined)
-      await admin?.query(`DROP DATABASE IF EXISTS \`chat_rehearsal_${unique}\``)
+      await admin?.query(`DROP DATABASE IF EXISTS \`${database.pathname.slice(1)}\``)
       await admin?.end()
       rmSync(root, { recursive: true, force: true })
     }
