@@ -147,10 +147,9 @@ describe('message creation while SQS accepts connections and never answers', () 
     timeout: 60_000,
   }, async () => {
     const headers = { 'Idempotency-Key': 'answer-lost' }
-    sqs.set('swallow')
-
     const send = () =>
       call('POST', `/applications/${token}/chats/1/messages`, { body: 'answer lost' }, headers)
+    sqs.set('swallow')
 
     const first = await send()
     sqs.set('pass')
