@@ -1,0 +1,325 @@
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
+import type { QueueName } from './queue.ts'
+
+// What the process measures, and where it goes. One sink per process: the server keeps Prometheus
+// instruments and serves them on GET /metrics; a Lambda has no scrape endpoint, so it writes the
+// same counters and histograms as CloudWatch Embedded Metric Format lines on stdout; `off` drops
+// them (METRICS_ENABLED=false). Hooks in the request middleware, the queue, the consumers, search
+// and the reconciler call the functions below, which cost a few map lookups on the hot path: the
+// label sets are bound once per route and status, never per request.
+
+export type MetricsMode = 'prometheus' | 'emf' | 'off'
+
+/** Everything the hooks report. Durations are in milliseconds, lags in seconds. */
+interface Sink {
+  request(method: string, route: string, status: number, ms: number): void
+  jobsAccepted(queue: QueueName, count: number): void
+  jobsPersisted(queue: QueueName, lagsSeconds: readonly number[]): void
+  search(ms: number): void
+  reconcile(mode: string, outcome: 'ok' | 'skipped' | 'error', ms: number): void
+}
+
+export const registry = new Registry()
+
+const PREFIX = 'chat_'
+const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+const LAG_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600]
+
+const httpRequests = new Counter({
+  name: `${PREFIX}http_requests_total`,
+  help: 'HTTP requests answered, by method, route pattern and status',
+  labelNames: ['method', 'route', 'status'],
+  registers: [registry],
+})
+const httpDuration = new Histogram({
+  name: `${PREFIX}http_request_duration_seconds`,
+  help: 'Time from the request to the response, by method and route pattern',
+  labelNames: ['method', 'route'],
+  buckets: LATENCY_BUCKETS,
+  registers: [registry],
+})
+const jobsAcceptedTotal = new Counter({
+  name: `${PREFIX}jobs_accepted_total`,
+  help: 'Jobs SQS accepted (each one a 202 answered), by queue',
+  labelNames: ['queue'],
+  registers: [registry],
+})
+const jobsPersistedTotal = new Counter({
+  name: `${PREFIX}jobs_persisted_total`,
+  help: 'Jobs committed to MySQL by the consumers, by queue',
+  labelNames: ['queue'],
+  registers: [registry],
+})
+const persistLag = new Histogram({
+  name: `${PREFIX}job_persist_lag_seconds`,
+  help: 'Time from the API accepting a job to its MySQL commit, by queue',
+  labelNames: ['queue'],
+  buckets: LAG_BUCKETS,
+  registers: [registry],
+})
+const searchDuration = new Histogram({
+  name: `${PREFIX}search_duration_seconds`,
+  help: 'Time the search engine took to answer a message search (errors included)',
+  buckets: LATENCY_BUCKETS,
+  registers: [registry],
+})
+const reconcileRuns = new Counter({
+  name: `${PREFIX}reconcile_runs_total`,
+  help: 'Runs of the count reconciler, by mode and outcome (ok, skipped: another server held the lock, error)',
+  labelNames: ['mode', 'outcome'],
+  registers: [registry],
+})
+const reconcileDuration = new Histogram({
+  name: `${PREFIX}reconcile_duration_seconds`,
+  help: 'Duration of the count reconciler runs, by mode',
+  labelNames: ['mode'],
+  buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300],
+  registers: [registry],
+})
+
+/** SQS messages (packs of up to 25 jobs) per queue and state, refreshed by the backlog monitor. */
+export const queueMessages = new Gauge({
+  name: `${PREFIX}queue_messages`,
+  help: 'SQS messages (each a pack of up to 25 jobs) by queue and state: visible, in_flight, dead_letter',
+  labelNames: ['queue', 'state'],
+  registers: [registry],
+})
+/** Persisted messages whose search index write has not landed yet, refreshed by the backlog monitor. */
+export const searchIndexPending = new Gauge({
+  name: `${PREFIX}search_index_pending`,
+  help: 'Persisted messages not yet in the search index (waiting for the retry-indexing job)',
+  registers: [registry],
+})
+/** When the backlog gauges were last read successfully, as a Unix time. */
+export const backlogUpdated = new Gauge({
+  name: `${PREFIX}backlog_updated_timestamp_seconds`,
+  help: 'Unix time of the last successful read of the queue depths and the index backlog',
+  registers: [registry],
+})
+
+const bufferSources = new Set<() => Record<QueueName, number>>()
+new Gauge({
+  name: `${PREFIX}queue_buffer_jobs`,
+  help: 'Jobs waiting in the write-behind buffer of this process for their SendMessageBatch, by queue',
+  labelNames: ['queue'],
+  registers: [registry],
+  collect() {
+    const depth = { chats: 0, messages: 0 }
+    for (const source of bufferSources) {
+      const counts = source()
+      depth.chats += counts.chats
+      depth.messages += counts.messages
+    }
+    this.set({ queue: 'chats' }, depth.chats)
+    this.set({ queue: 'messages' }, depth.messages)
+  },
+})
+
+/**
+ * Reports the depth of a write-behind buffer at every scrape, until the returned function is called.
+ *
+ * @example const untrack = trackBufferDepth(() => ({ chats: pending.chats.length, messages: pending.messages.length }))
+ */
+export const trackBufferDepth = (depth: () => Record<QueueName, number>) => {
+  bufferSources.add(depth)
+  return () => {
+    bufferSources.delete(depth)
+  }
+}
+
+collectDefaultMetrics({ register: registry })
+
+const byQueue = <T>(make: (queue: QueueName) => T): Record<QueueName, T> => ({
+  chats: make('chats'),
+  messages: make('messages'),
+})
+
+const createPrometheusSink = (): Sink => {
+  type RouteInstruments = {
+    duration: ReturnType<typeof httpDuration.labels>
+    byStatus: Map<number, ReturnType<typeof httpRequests.labels>>
+  }
+  const byMethod = new Map<string, Map<string, RouteInstruments>>()
+  const accepted = byQueue((queue) => jobsAcceptedTotal.labels(queue))
+  const persisted = byQueue((queue) => jobsPersistedTotal.labels(queue))
+  const lag = byQueue((queue) => persistLag.labels(queue))
+  return {
+    request: (method, route, status, ms) => {
+      let routes = byMethod.get(method)
+      if (!routes) {
+        routes = new Map()
+        byMethod.set(method, routes)
+      }
+      let instruments = routes.get(route)
+      if (!instruments) {
+        instruments = { duration: httpDuration.labels(method, route), byStatus: new Map() }
+        routes.set(route, instruments)
+      }
+      let counter = instruments.byStatus.get(status)
+      if (!counter) {
+        counter = httpRequests.labels(method, route, String(status))
+        instruments.byStatus.set(status, counter)
+      }
+      counter.inc()
+      instruments.duration.observe(ms / 1000)
+    },
+    jobsAccepted: (queue, count) => accepted[queue].inc(count),
+    jobsPersisted: (queue, lags) => {
+      persisted[queue].inc(lags.length)
+      for (const seconds of lags) lag[queue].observe(seconds)
+    },
+    search: (ms) => searchDuration.observe(ms / 1000),
+    reconcile: (mode, outcome, ms) => {
+      reconcileRuns.labels(mode, outcome).inc()
+      reconcileDuration.labels(mode).observe(ms / 1000)
+    },
+  }
+}
+
+/** The CloudWatch namespace of the Embedded Metric Format lines. */
+export const EMF_NAMESPACE = 'ChatSystem'
+
+/**
+ * Writes each report as one CloudWatch Embedded Metric Format line: CloudWatch Logs turns it into
+ * metrics, with no agent and no API call from the function.
+ * https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html
+ */
+export const createEmfSink = (write: (line: string) => void, now: () => number = Date.now): Sink => {
+  const emit = (
+    directives: Array<{ dimensions: string[]; metrics: Array<[name: string, unit: string]> }>,
+    fields: Record<string, unknown>,
+  ) =>
+    write(
+      JSON.stringify({
+        _aws: {
+          Timestamp: now(),
+          CloudWatchMetrics: directives.map(({ dimensions, metrics }) => ({
+            Namespace: EMF_NAMESPACE,
+            Dimensions: [dimensions],
+            Metrics: metrics.map(([Name, Unit]) => ({ Name, Unit })),
+          })),
+        },
+        ...fields,
+      }),
+    )
+  return {
+    request: (method, route, status, ms) =>
+      emit(
+        [
+          { dimensions: ['method', 'route', 'status'], metrics: [['http_requests_total', 'Count']] },
+          { dimensions: ['method', 'route'], metrics: [['http_request_duration_seconds', 'Seconds']] },
+        ],
+        {
+          method,
+          route,
+          status: String(status),
+          http_requests_total: 1,
+          http_request_duration_seconds: ms / 1000,
+        },
+      ),
+    jobsAccepted: (queue, count) =>
+      emit([{ dimensions: ['queue'], metrics: [['jobs_accepted_total', 'Count']] }], {
+        queue,
+        jobs_accepted_total: count,
+      }),
+    jobsPersisted: (queue, lags) => {
+      // EMF takes at most 100 values per metric in one line.
+      for (let start = 0; start < lags.length; start += 100) {
+        const slice = lags.slice(start, start + 100)
+        emit(
+          [
+            {
+              dimensions: ['queue'],
+              metrics: [
+                ['jobs_persisted_total', 'Count'],
+                ['job_persist_lag_seconds', 'Seconds'],
+              ],
+            },
+          ],
+          { queue, jobs_persisted_total: slice.length, job_persist_lag_seconds: slice },
+        )
+      }
+    },
+    search: (ms) =>
+      emit([{ dimensions: [], metrics: [['search_duration_seconds', 'Seconds']] }], {
+        search_duration_seconds: ms / 1000,
+      }),
+    reconcile: (mode, outcome, ms) =>
+      emit(
+        [
+          { dimensions: ['mode', 'outcome'], metrics: [['reconcile_runs_total', 'Count']] },
+          { dimensions: ['mode'], metrics: [['reconcile_duration_seconds', 'Seconds']] },
+        ],
+        { mode, outcome, reconcile_runs_total: 1, reconcile_duration_seconds: ms / 1000 },
+      ),
+  }
+}
+
+const noop = () => {}
+const offSink: Sink = {
+  request: noop,
+  jobsAccepted: noop,
+  jobsPersisted: noop,
+  search: noop,
+  reconcile: noop,
+}
+
+const prometheusSink = createPrometheusSink()
+let sink: Sink = prometheusSink
+
+/**
+ * Chooses where the hooks report, for the whole process: called once at start by createDeps.
+ *
+ * @example useMetrics(config.METRICS_ENABLED ? (isLambda ? 'emf' : 'prometheus') : 'off')
+ */
+export const useMetrics = (
+  mode: MetricsMode,
+  write: (line: string) => void = (line) => process.stdout.write(`${line}\n`),
+) => {
+  sink = mode === 'prometheus' ? prometheusSink : mode === 'emf' ? createEmfSink(write) : offSink
+}
+
+/** The request middleware's hook: one answered request, by route pattern (never the URL). */
+export const recordRequest = (method: string, route: string, status: number, ms: number) =>
+  sink.request(method, route, status, ms)
+
+/** The queue's hook: jobs SQS accepted. */
+export const recordJobsAccepted = (queue: QueueName, count: number) => sink.jobsAccepted(queue, count)
+
+/** The consumers' hook: jobs committed, with their lag from acceptance in seconds. */
+export const recordJobsPersisted = (queue: QueueName, lagsSeconds: readonly number[]) =>
+  sink.jobsPersisted(queue, lagsSeconds)
+
+/** Wraps a search function so that each call's duration is recorded, failures included. */
+export const timeSearch =
+  <A extends unknown[], R>(search: (...args: A) => Promise<R>) =>
+  async (...args: A): Promise<R> => {
+    const started = performance.now()
+    try {
+      return await search(...args)
+    } finally {
+      sink.search(performance.now() - started)
+    }
+  }
+
+/** Runs one reconciliation and records its outcome and duration. */
+export const timeReconcile = async <R extends { mode: string; skipped?: true }>(
+  mode: string | undefined,
+  run: () => Promise<R>,
+): Promise<R> => {
+  const started = performance.now()
+  try {
+    const summary = await run()
+    sink.reconcile(summary.mode, summary.skipped ? 'skipped' : 'ok', performance.now() - started)
+    return summary
+  } catch (error) {
+    sink.reconcile(mode ?? 'unknown', 'error', performance.now() - started)
+    throw error
+  }
+}
+
+/** The Prometheus text exposition of every metric of this process. */
+export const renderMetrics = async () => ({
+  contentType: registry.contentType,
+  body: await registry.metrics(),
+})
