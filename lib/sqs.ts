@@ -9,13 +9,13 @@ import type { Logger } from './logger.ts'
  *
  * @example processBatch(event, parseMessageJobs, (jobs) => persistMessages(deps, jobs), logger)
  */
-export const processBatch = async <Job>(
+export const processBatch = async <Job extends { rid?: string | undefined }>(
   event: SQSEvent,
   parse: (body: string) => Job[],
   persist: (jobs: Job[]) => Promise<void>,
   logger: Pick<Logger, 'warn' | 'error'>,
 ): Promise<SQSBatchResponse> => {
-  const failures: Array<{ record: SQSRecord; error: unknown }> = []
+  const failures: Array<{ record: SQSRecord; error: unknown; jobs?: Job[] }> = []
   const parsed: Array<{ record: SQSRecord; jobs: Job[] }> = []
   for (const record of event.Records) {
     try {
@@ -34,18 +34,22 @@ export const processBatch = async <Job>(
         try {
           await persist(item.jobs)
         } catch (error) {
-          failures.push({ record: item.record, error })
+          failures.push({ record: item.record, error, jobs: item.jobs })
         }
       }
     }
   }
 
-  for (const { record, error } of failures) {
-    logger.warn('job failed', {
-      message_id: record.messageId,
-      receive_count: record.attributes?.ApproximateReceiveCount,
-      err: error,
-    })
+  for (const { record, error, jobs } of failures) {
+    // One line per job, each naming the request that accepted it; a body that did not parse has none.
+    for (const job of jobs ?? [undefined]) {
+      logger.warn('job failed', {
+        request_id: job?.rid,
+        message_id: record.messageId,
+        receive_count: record.attributes?.ApproximateReceiveCount,
+        err: error,
+      })
+    }
   }
   if (failures.length > 0 && failures.length === event.Records.length) {
     throw new AggregateError(
