@@ -129,6 +129,17 @@ export const trackBufferDepth = (depth: () => Record<QueueName, number>) => {
 
 collectDefaultMetrics({ register: registry })
 
+const routeLabels = new Map<string, string>()
+/** The route pattern as a label: `/chats/:chat{[0-9]+}` reads `/chats/:chat`. Computed once per route. */
+const routeLabel = (route: string) => {
+  let label = routeLabels.get(route)
+  if (label === undefined) {
+    label = route.replace(/\{[^}]*\}/g, '')
+    routeLabels.set(route, label)
+  }
+  return label
+}
+
 const byQueue = <T>(make: (queue: QueueName) => T): Record<QueueName, T> => ({
   chats: make('chats'),
   messages: make('messages'),
@@ -152,12 +163,12 @@ const createPrometheusSink = (): Sink => {
       }
       let instruments = routes.get(route)
       if (!instruments) {
-        instruments = { duration: httpDuration.labels(method, route), byStatus: new Map() }
+        instruments = { duration: httpDuration.labels(method, routeLabel(route)), byStatus: new Map() }
         routes.set(route, instruments)
       }
       let counter = instruments.byStatus.get(status)
       if (!counter) {
-        counter = httpRequests.labels(method, route, String(status))
+        counter = httpRequests.labels(method, routeLabel(route), String(status))
         instruments.byStatus.set(status, counter)
       }
       counter.inc()
@@ -211,7 +222,7 @@ export const createEmfSink = (write: (line: string) => void, now: () => number =
         ],
         {
           method,
-          route,
+          route: routeLabel(route),
           status: String(status),
           http_requests_total: 1,
           http_request_duration_seconds: ms / 1000,
