@@ -1,9 +1,12 @@
 // What metrics cost on the hot path: POST message throughput with METRICS_ENABLED=true against the
 // same server with METRICS_ENABLED=false (the baseline), each in its own process, loaded in turn
-// (off, on, off, on…) so that both see the same machine. Plus the cost of one recordRequest call.
+// (off, on, off, on…) so that both see the same machine. On a shared machine throughput swings
+// with the neighbours' load, so the servers' own CPU time per request is compared as well (it
+// does not count time spent waiting for a core). Plus the cost of one recordRequest call.
 // Alone: `node bench/metrics-cost.ts`; from bench/run.ts: `await benchMetricsCost()`.
 import { type ChildProcess, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import autocannon from 'autocannon'
 import { recordRequest } from '../lib/metrics.ts'
@@ -17,9 +20,25 @@ export interface MetricsCost {
   on_requests_per_s: number
   /** on / off: 1 means free; the target is at least 0.95. */
   ratio: number
-  rounds: Array<{ off: number; on: number }>
+  /** The server process's CPU time (user + system) per request answered, in microseconds. */
+  off_cpu_us_per_request: number
+  on_cpu_us_per_request: number
+  /** on / off: 1 means free; the target is at most 1.05. */
+  cpu_ratio: number
+  rounds: Array<{ off: Load; on: Load }>
   /** One recordRequest call on a warm route, in nanoseconds. */
   record_request_ns: number
+}
+
+interface Load {
+  requests_per_s: number
+  cpu_us_per_request: number
+}
+
+// Linux: utime and stime of /proc/<pid>/stat, in clock ticks of 10 ms.
+const cpuMsOf = (pid: number) => {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+  return (Number(fields[11]) + Number(fields[12])) * 10
 }
 
 const spawnNode = (args: string[], env: Record<string, string>) =>
@@ -74,14 +93,13 @@ export const benchMetricsCost = async ({
     SEARCH_INDEX: `bench-metrics-${unique}`,
     DATABASE_URL: process.env.DATABASE_URL ?? 'mysql://root@127.0.0.1:3306/chat_bench_http',
   }
-  const servers = {
-    off: spawnNode(['bench/server.ts'], { ...env, METRICS_ENABLED: 'false' }),
-    on: spawnNode(['bench/server.ts'], { ...env, METRICS_ENABLED: 'true' }),
-  }
+  // One after the other: both migrate the same database at start.
+  const servers: Partial<Record<'off' | 'on', ChildProcess>> = {}
   try {
-    const bases = {
-      off: `http://127.0.0.1:${await portOf(servers.off)}`,
-      on: `http://127.0.0.1:${await portOf(servers.on)}`,
+    const bases = { off: '', on: '' }
+    for (const mode of ['off', 'on'] as const) {
+      servers[mode] = spawnNode(['bench/server.ts'], { ...env, METRICS_ENABLED: String(mode === 'on') })
+      bases[mode] = `http://127.0.0.1:${await portOf(servers[mode])}`
     }
     const messageUrls = { off: '', on: '' }
     for (const mode of ['off', 'on'] as const) {
@@ -94,8 +112,9 @@ export const benchMetricsCost = async ({
       await fetch(`${bases[mode]}/applications/${token}/chats`, { method: 'POST' })
       messageUrls[mode] = `${bases[mode]}/applications/${token}/chats/1/messages`
     }
-    const load = async (mode: 'off' | 'on', seconds: number) => {
+    const load = async (mode: 'off' | 'on', seconds: number): Promise<Load> => {
       let i = 0
+      const cpuBefore = cpuMsOf(servers[mode]!.pid!)
       const result = await autocannon({
         url: messageUrls[mode],
         method: 'POST',
@@ -113,7 +132,11 @@ export const benchMetricsCost = async ({
       })
       if (result.non2xx + result.errors > 0)
         throw new Error(`${mode}: ${result.non2xx} non-2xx, ${result.errors} errors`)
-      return Math.round(result.requests.average)
+      const answered = result['2xx']
+      return {
+        requests_per_s: Math.round(result.requests.average),
+        cpu_us_per_request: Math.round(((cpuMsOf(servers[mode]!.pid!) - cpuBefore) * 1000) / answered),
+      }
     }
     // Warm up both (JIT, pools, queues), then measure in turns.
     await load('off', 2)
@@ -123,26 +146,30 @@ export const benchMetricsCost = async ({
       const off = await load('off', durationS)
       const on = await load('on', durationS)
       measured.push({ off, on })
-      console.log(`metrics cost, round ${round}: off ${off} req/s, on ${on} req/s (${(on / off).toFixed(3)})`)
+      console.log(
+        `metrics cost, round ${round}: off ${off.requests_per_s} req/s ${off.cpu_us_per_request} µs CPU/req, on ${on.requests_per_s} req/s ${on.cpu_us_per_request} µs CPU/req`,
+      )
     }
-    const mean = (values: number[]) =>
-      Math.round(values.reduce((sum, value) => sum + value, 0) / values.length)
-    const off = mean(measured.map((round) => round.off))
-    const on = mean(measured.map((round) => round.on))
+    const mean = (mode: 'off' | 'on', field: keyof Load) =>
+      Math.round(measured.reduce((sum, round) => sum + round[mode][field], 0) / measured.length)
     const cost: MetricsCost = {
-      off_requests_per_s: off,
-      on_requests_per_s: on,
-      ratio: Math.round((on / off) * 1000) / 1000,
+      off_requests_per_s: mean('off', 'requests_per_s'),
+      on_requests_per_s: mean('on', 'requests_per_s'),
+      ratio: Math.round((mean('on', 'requests_per_s') / mean('off', 'requests_per_s')) * 1000) / 1000,
+      off_cpu_us_per_request: mean('off', 'cpu_us_per_request'),
+      on_cpu_us_per_request: mean('on', 'cpu_us_per_request'),
+      cpu_ratio:
+        Math.round((mean('on', 'cpu_us_per_request') / mean('off', 'cpu_us_per_request')) * 1000) / 1000,
       rounds: measured,
       record_request_ns: recordRequestNs(),
     }
     console.log(
-      `metrics cost: POST message ${on} req/s with metrics, ${off} without: ratio ${cost.ratio} (target ≥ 0.95); one recordRequest ${cost.record_request_ns} ns`,
+      `metrics cost: POST message ${cost.on_requests_per_s} req/s with metrics, ${cost.off_requests_per_s} without: ratio ${cost.ratio} (target ≥ 0.95); CPU per request ${cost.on_cpu_us_per_request} µs against ${cost.off_cpu_us_per_request} µs: ratio ${cost.cpu_ratio} (target ≤ 1.05); one recordRequest ${cost.record_request_ns} ns`,
     )
     return cost
   } finally {
-    servers.off.kill('SIGTERM')
-    servers.on.kill('SIGTERM')
+    servers.off?.kill('SIGTERM')
+    servers.on?.kill('SIGTERM')
     fauxqs.kill('SIGTERM')
   }
 }
