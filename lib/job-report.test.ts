@@ -58,17 +58,26 @@ describe('the consumers’ log lines', () => {
     lines = []
     const collision = job(10, 'req-second', { version: Date.now() * 1000 + 99 })
 
-    const result = await consume(sqsEvent([collision, job(11, 'req-packed-with-it')], job(12, 'req-fine')))
+    const invalid = [job(13, 'req-valid-job'), { ...job(14, 'req-invalid-job'), body: '' }]
 
-    expect(result.batchItemFailures).toHaveLength(1)
+    const result = await consume(
+      sqsEvent([collision, job(11, 'req-packed-with-it')], job(12, 'req-fine'), invalid),
+    )
+
+    expect(result.batchItemFailures).toHaveLength(2)
     const warnings = linesWith('job failed')
-    expect(warnings.map((line) => line.request_id).sort()).toEqual(['req-packed-with-it', 'req-second'])
+    expect(warnings.map((line) => line.request_id).sort()).toEqual([
+      'req-invalid-job',
+      'req-packed-with-it',
+      'req-second',
+      'req-valid-job',
+    ])
     for (const line of warnings) expect(line.level).toBe('warn')
     expect(linesWith('number collision').flatMap((line) => line.request_ids as string[])).toContain(
       'req-second',
     )
     expect(linesWith('batch persisted')).toEqual([
-      expect.objectContaining({ records: 2, failed_records: 1, jobs: 1 }),
+      expect.objectContaining({ records: 3, failed_records: 2, jobs: 1 }),
     ])
   })
 })

@@ -1,6 +1,19 @@
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda'
 import type { Logger } from './logger.ts'
 
+/** The request id of each job a body holds (`rid`), read even from a body that is not a valid job. */
+const requestIdsIn = (body: string): Array<string | undefined> => {
+  try {
+    const jobs: unknown[] = [JSON.parse(body)].flat()
+    return jobs.map((job) => {
+      const rid = (job as { rid?: unknown } | null)?.rid
+      return typeof rid === 'string' ? rid : undefined
+    })
+  } catch {
+    return [undefined]
+  }
+}
+
 /**
  * Runs an SQS batch through `persist` with partial-failure reporting. A record holds one or more
  * jobs; records that do not parse are failures of their own. The jobs of the rest are written
@@ -9,13 +22,13 @@ import type { Logger } from './logger.ts'
  *
  * @example processBatch(event, parseMessageJobs, (jobs) => persistMessages(deps, jobs), logger)
  */
-export const processBatch = async <Job extends { rid?: string | undefined }>(
+export const processBatch = async <Job>(
   event: SQSEvent,
   parse: (body: string) => Job[],
   persist: (jobs: Job[]) => Promise<void>,
   logger: Pick<Logger, 'warn' | 'error'>,
 ): Promise<SQSBatchResponse> => {
-  const failures: Array<{ record: SQSRecord; error: unknown; jobs?: Job[] }> = []
+  const failures: Array<{ record: SQSRecord; error: unknown }> = []
   const parsed: Array<{ record: SQSRecord; jobs: Job[] }> = []
   for (const record of event.Records) {
     try {
@@ -34,17 +47,16 @@ export const processBatch = async <Job extends { rid?: string | undefined }>(
         try {
           await persist(item.jobs)
         } catch (error) {
-          failures.push({ record: item.record, error, jobs: item.jobs })
+          failures.push({ record: item.record, error })
         }
       }
     }
   }
 
-  for (const { record, error, jobs } of failures) {
-    // One line per job, each naming the request that accepted it; a body that did not parse has none.
-    for (const job of jobs ?? [undefined]) {
+  for (const { record, error } of failures) {
+    for (const requestId of requestIdsIn(record.body)) {
       logger.warn('job failed', {
-        request_id: job?.rid,
+        request_id: requestId,
         message_id: record.messageId,
         receive_count: record.attributes?.ApproximateReceiveCount,
         err: error,
