@@ -3,6 +3,7 @@ import type { Deps } from '../../lib/deps.ts'
 import { useMetrics } from '../../lib/metrics.ts'
 import { json } from '../../tests/factories.ts'
 import { createTestDeps, drainQueues } from '../../tests/harness.ts'
+import { createReconcileCountsJob } from '../reconcile-counts/job.ts'
 import { createServerApp } from '../server.ts'
 import { createMetricsApp } from './app.ts'
 
@@ -89,6 +90,36 @@ describe('GET /metrics', () => {
     expect(delta(after, 'chat_job_persist_lag_seconds_count')).toBe(3)
     expect(delta(after, 'chat_job_persist_lag_seconds_sum')).toBeGreaterThan(0)
     expect(sample(after, 'chat_jobs_persisted_total', { queue: 'chats' })).toBeGreaterThanOrEqual(1)
+  })
+
+  it('counts reconciler runs by mode and outcome, and times searches', async () => {
+    const { token } = (await (
+      await app.request('/applications', json('POST', { name: 'search' }))
+    ).json()) as {
+      token: string
+    }
+    await app.request(`/applications/${token}/chats`, { method: 'POST' })
+    await drainQueues(deps)
+    const before = await scrape()
+
+    await createReconcileCountsJob(deps)(new Date(), 'incremental')
+    const searched = await app.request(`/applications/${token}/chats/1/messages/search?q=hello`)
+    const after = await scrape()
+
+    expect(searched.status).toBe(200)
+    expect(
+      sample(after, 'chat_search_duration_seconds_count') -
+        sample(before, 'chat_search_duration_seconds_count'),
+    ).toBe(1)
+    const ok = { mode: 'incremental', outcome: 'ok' }
+    expect(
+      sample(after, 'chat_reconcile_runs_total', ok) - sample(before, 'chat_reconcile_runs_total', ok),
+    ).toBe(1)
+    const timed = { mode: 'incremental' }
+    expect(
+      sample(after, 'chat_reconcile_duration_seconds_count', timed) -
+        sample(before, 'chat_reconcile_duration_seconds_count', timed),
+    ).toBe(1)
   })
 
   it('shows the queue, dead-letter and index backlog as of the last background read, and the default Node metrics', async () => {

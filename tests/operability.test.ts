@@ -5,7 +5,7 @@ import { eventually, type ServerProcess, startServerProcess, toEnv } from './pro
 
 // Black box: a real server process, its stdout, and nothing but HTTP in between.
 
-describe('one request id from HTTP into the consumers', () => {
+describe('a server process, for its operator', () => {
   let server: ServerProcess
 
   beforeAll(async () => {
@@ -51,5 +51,19 @@ describe('one request id from HTTP into the consumers', () => {
     })
     expect(persistedLine(`chat-${run}`)).toMatchObject({ level: 'debug', queue: 'chats', chat: 1 })
     expect(logLines().some((line) => line.msg === 'batch persisted' && line.queue === 'messages')).toBe(true)
+  })
+
+  it('exports the backlog gauges from a background read, never from a scrape', async () => {
+    const scrape = async () => (await fetch(`${server.url}/metrics`)).text()
+    const readAt = (text: string) => text.match(/^chat_backlog_updated_timestamp_seconds (\S+)$/m)?.[1]
+
+    await eventually(async () => readAt(await scrape()) !== undefined, { what: 'the first backlog read' })
+
+    const first = await scrape()
+    const second = await scrape()
+
+    expect(readAt(second)).toBe(readAt(first))
+    expect(first).toMatch(/^chat_queue_messages\{queue="messages",state="dead_letter"\} 0$/m)
+    expect(first).toMatch(/^chat_search_index_pending 0$/m)
   })
 })
