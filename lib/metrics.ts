@@ -19,7 +19,7 @@ interface Sink {
   reconcile(mode: string, outcome: 'ok' | 'skipped' | 'error', ms: number): void
 }
 
-export const registry = new Registry()
+const registry = new Registry()
 
 const PREFIX = 'chat_'
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
@@ -181,7 +181,14 @@ export const trackBufferDepth = (depth: () => Record<QueueName, number>) => {
   }
 }
 
-collectDefaultMetrics({ register: registry })
+// The default process and Node metrics (event-loop delay sampling among them) start with the first
+// Prometheus use, so that a Lambda, which never serves them, does not pay for them.
+let isCollectingDefaults = false
+const collectDefaults = () => {
+  if (isCollectingDefaults) return
+  isCollectingDefaults = true
+  collectDefaultMetrics({ register: registry })
+}
 
 const routeLabels = new Map<string, string>()
 /** The route pattern as a label: `/chats/:chat{[0-9]+}` reads `/chats/:chat`. Computed once per route. */
@@ -343,6 +350,7 @@ export const useMetrics = (
   write: (line: string) => void = (line) => process.stdout.write(`${line}\n`),
 ) => {
   sink = mode === 'prometheus' ? prometheusSink : mode === 'emf' ? createEmfSink(write) : offSink
+  if (mode === 'prometheus') collectDefaults()
 }
 
 /** The request middleware's hook: one answered request, by route pattern (never the URL). */
@@ -385,7 +393,7 @@ export const timeReconcile = async <R extends { mode: string; skipped?: true }>(
 }
 
 /** The Prometheus text exposition of every metric of this process. */
-export const renderMetrics = async () => ({
-  contentType: registry.contentType,
-  body: await registry.metrics(),
-})
+export const renderMetrics = async () => {
+  collectDefaults()
+  return { contentType: registry.contentType, body: await registry.metrics() }
+}
