@@ -1,8 +1,11 @@
 // What metrics cost on the hot path: POST message throughput with METRICS_ENABLED=true against the
 // same server with METRICS_ENABLED=false (the baseline), each in its own process, loaded in turn
-// (off, on, off, on…) so that both see the same machine. On a shared machine throughput swings
-// with the neighbours' load, so the servers' own CPU time per request is compared as well (it
-// does not count time spent waiting for a core). Plus the cost of one recordRequest call.
+// (off then on, on then off, …) so that both see the same machine. On a shared machine throughput
+// swings with the neighbours' load, so the servers' own CPU time per request is compared as well
+// (it does not count time spent waiting for a core), each as the median of the rounds' ratios with
+// their spread. The spread says how much to trust a run: on a busy machine even two identical
+// servers differ by ±15 % a round. Last, the one figure noise cannot blur: the CPU time of the
+// per-request hook itself (recordRequest), as a share of the baseline's CPU time per request.
 // Alone: `node bench/metrics-cost.ts`; from bench/run.ts: `await benchMetricsCost()`.
 import { type ChildProcess, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -18,16 +21,20 @@ export interface MetricsCost {
   /** Mean req/s over the rounds, metrics off (the baseline) and on. */
   off_requests_per_s: number
   on_requests_per_s: number
-  /** on / off: 1 means free; the target is at least 0.95. */
+  /** Median of the rounds' on / off throughput: 1 means free; the target is at least 0.95. */
   ratio: number
+  ratio_spread: [min: number, max: number]
   /** The server process's CPU time (user + system) per request answered, in microseconds. */
   off_cpu_us_per_request: number
   on_cpu_us_per_request: number
-  /** on / off: 1 means free; the target is at most 1.05. */
+  /** Median of the rounds' on / off CPU per request: 1 means free; the target is at most 1.05. */
   cpu_ratio: number
+  cpu_ratio_spread: [min: number, max: number]
   rounds: Array<{ off: Load; on: Load }>
   /** One recordRequest call on a warm route, in nanoseconds. */
   record_request_ns: number
+  /** That call's share of the baseline's CPU time per request. */
+  hook_share: number
 }
 
 interface Load {
@@ -71,7 +78,7 @@ const recordRequestNs = () => {
 export const benchMetricsCost = async ({
   durationS = Number(process.env.BENCH_DURATION_S ?? 10),
   connections = 100,
-  rounds = 2,
+  rounds = 4,
 } = {}): Promise<MetricsCost> => {
   const unique = randomBytes(3).toString('hex')
   const sqsPort = await freePort()
@@ -143,8 +150,9 @@ export const benchMetricsCost = async ({
     await load('on', 2)
     const measured: MetricsCost['rounds'] = []
     for (let round = 1; round <= rounds; round++) {
-      const off = await load('off', durationS)
-      const on = await load('on', durationS)
+      const [first, second] = round % 2 === 1 ? (['off', 'on'] as const) : (['on', 'off'] as const)
+      const figures = { [first]: await load(first, durationS), [second]: await load(second, durationS) }
+      const { off, on } = figures as { off: Load; on: Load }
       measured.push({ off, on })
       console.log(
         `metrics cost, round ${round}: off ${off.requests_per_s} req/s ${off.cpu_us_per_request} µs CPU/req, on ${on.requests_per_s} req/s ${on.cpu_us_per_request} µs CPU/req`,
@@ -152,19 +160,41 @@ export const benchMetricsCost = async ({
     }
     const mean = (mode: 'off' | 'on', field: keyof Load) =>
       Math.round(measured.reduce((sum, round) => sum + round[mode][field], 0) / measured.length)
+    const ratios = (field: keyof Load) => measured.map((round) => round.on[field] / round.off[field])
+    const round3 = (value: number) => Math.round(value * 1000) / 1000
+    const median = (values: number[]) => {
+      const sorted = [...values].sort((a, b) => a - b)
+      const middle = sorted.length / 2
+      return round3(
+        Number.isInteger(middle) ? (sorted[middle - 1]! + sorted[middle]!) / 2 : sorted[Math.floor(middle)]!,
+      )
+    }
+    const spread = (values: number[]): [number, number] => [
+      round3(Math.min(...values)),
+      round3(Math.max(...values)),
+    ]
+    const recordNs = recordRequestNs()
     const cost: MetricsCost = {
       off_requests_per_s: mean('off', 'requests_per_s'),
       on_requests_per_s: mean('on', 'requests_per_s'),
-      ratio: Math.round((mean('on', 'requests_per_s') / mean('off', 'requests_per_s')) * 1000) / 1000,
+      ratio: median(ratios('requests_per_s')),
+      ratio_spread: spread(ratios('requests_per_s')),
       off_cpu_us_per_request: mean('off', 'cpu_us_per_request'),
       on_cpu_us_per_request: mean('on', 'cpu_us_per_request'),
-      cpu_ratio:
-        Math.round((mean('on', 'cpu_us_per_request') / mean('off', 'cpu_us_per_request')) * 1000) / 1000,
+      cpu_ratio: median(ratios('cpu_us_per_request')),
+      cpu_ratio_spread: spread(ratios('cpu_us_per_request')),
       rounds: measured,
-      record_request_ns: recordRequestNs(),
+      record_request_ns: recordNs,
+      hook_share: Math.round((recordNs / (mean('off', 'cpu_us_per_request') * 1000)) * 100_000) / 100_000,
     }
     console.log(
-      `metrics cost: POST message ${cost.on_requests_per_s} req/s with metrics, ${cost.off_requests_per_s} without: ratio ${cost.ratio} (target ≥ 0.95); CPU per request ${cost.on_cpu_us_per_request} µs against ${cost.off_cpu_us_per_request} µs: ratio ${cost.cpu_ratio} (target ≤ 1.05); one recordRequest ${cost.record_request_ns} ns`,
+      [
+        `metrics cost: POST message ${cost.on_requests_per_s} req/s with metrics, ${cost.off_requests_per_s} without:`,
+        `ratio ${cost.ratio} (rounds ${cost.ratio_spread.join('–')}; target ≥ 0.95);`,
+        `CPU per request ${cost.on_cpu_us_per_request} µs against ${cost.off_cpu_us_per_request} µs:`,
+        `ratio ${cost.cpu_ratio} (rounds ${cost.cpu_ratio_spread.join('–')}; target ≤ 1.05);`,
+        `the per-request hook ${cost.record_request_ns} ns, ${(cost.hook_share * 100).toFixed(3)} % of a request's CPU`,
+      ].join(' '),
     )
     return cost
   } finally {
