@@ -18,6 +18,7 @@ import { createGetMessageApp } from './get-message/app.ts'
 import { createHealthApp } from './health/app.ts'
 import { createListChatsApp } from './list-chats/app.ts'
 import { createListMessagesApp } from './list-messages/app.ts'
+import { createMetricsApp } from './metrics/app.ts'
 import { createPersistChatsConsumer } from './persist-chats/consumer.ts'
 import { createPersistMessagesConsumer } from './persist-messages/consumer.ts'
 import { createReconcileCountsJob } from './reconcile-counts/job.ts'
@@ -31,6 +32,7 @@ import { createUpdateMessageApp } from './update-message/app.ts'
 export const createServerApp = (deps: Deps) =>
   createApi(deps.logger)
     .route('/', createHealthApp(deps))
+    .route('/', createMetricsApp(deps))
     .route('/', createDocsApp(deps))
     .route('/', createCreateApplicationApp(deps))
     .route('/', createGetApplicationApp(deps))
@@ -118,6 +120,7 @@ export const startServer = async (
       )
     : undefined
 
+  const backlog = config.METRICS_ENABLED ? deps.backlog.start() : undefined
   const app = createServerApp(deps)
   extend?.(app)
   const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
@@ -135,6 +138,7 @@ export const startServer = async (
     stopping ??= (async () => {
       logger.info('shutting down')
       await new Promise<void>((resolve) => server.close(() => resolve()))
+      backlog?.stop()
       await Promise.all([workers?.stop(), scheduler?.stop()])
       await deps.close()
       logger.info('stopped')

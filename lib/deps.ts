@@ -1,7 +1,9 @@
 import type { SQSClient } from '@aws-sdk/client-sqs'
+import { type BacklogMonitor, createBacklogMonitor } from './backlog.ts'
 import type { Config } from './config.ts'
 import { createDatabase, type Database, type Db } from './db.ts'
 import { createLogger, type Logger } from './logger.ts'
+import { useMetrics } from './metrics.ts'
 import {
   createJobQueue,
   createSqsClient,
@@ -11,7 +13,7 @@ import {
   type QueueName,
 } from './queue.ts'
 import { createRedis, type Redis } from './redis.ts'
-import { createSearch, type Search } from './search.ts'
+import { countPending, createSearch, type Search } from './search.ts'
 import { type Clock, systemClock } from './time.ts'
 import { newToken } from './tokens.ts'
 
@@ -29,6 +31,8 @@ export interface Deps {
   queue: JobQueue
   inFlightJobs: () => Promise<number>
   search: Search
+  /** Queue, dead-letter and index backlog, cached for GET /ready and the GET /metrics gauges. */
+  backlog: BacklogMonitor
   /** Named liveness checks of the backing services, for GET /ready. */
   probes: Record<string, () => Promise<unknown>>
   close(): Promise<void>
@@ -74,6 +78,7 @@ export const createDeps = (
     logger,
   })
   const search = createSearch(config, { redis, logger })
+  useMetrics(config.METRICS_ENABLED ? (isLambda ? 'emf' : 'prometheus') : 'off')
   return {
     config,
     logger,
@@ -87,6 +92,7 @@ export const createDeps = (
     queue,
     inFlightJobs: () => queue.inFlight(),
     search,
+    backlog: createBacklogMonitor({ sqs, queueUrls, countIndexPending: () => countPending(redis), logger }),
     probes: {
       mysql: () => database.ping(),
       // A write: a Redis that answers PING may still refuse writes (maxmemory, a replica).

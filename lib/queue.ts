@@ -13,6 +13,7 @@ import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda'
 import type { Config } from './config.ts'
 import { UnavailableError } from './errors.ts'
 import type { Logger } from './logger.ts'
+import { recordJobsAccepted, trackBufferDepth } from './metrics.ts'
 
 export type QueueName = 'chats' | 'messages'
 
@@ -190,6 +191,10 @@ export const createJobQueue = (
   const timers: Partial<Record<QueueName, NodeJS.Timeout>> = {}
   const inFlightSends = new Set<Promise<void>>()
   const held = { jobs: 0, bytes: 0 }
+  const untrackBuffer = trackBufferDepth(() => ({
+    chats: pending.chats.length,
+    messages: pending.messages.length,
+  }))
 
   const sendBatch = async (queue: QueueName, packs: Array<{ items: Pending[] }>) => {
     const settle = (index: number, error?: unknown) => {
@@ -198,6 +203,7 @@ export const createJobQueue = (
         held.bytes -= item.bytes
         error ? item.reject(error) : item.resolve()
       }
+      if (!error) recordJobsAccepted(queue, packs[index]!.items.length)
     }
     let url: string
     try {
@@ -309,6 +315,7 @@ export const createJobQueue = (
     },
     close: async function close() {
       await this.flush()
+      untrackBuffer()
     },
   }
 }
