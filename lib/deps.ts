@@ -1,8 +1,10 @@
 import type { SQSClient } from '@aws-sdk/client-sqs'
+import { type BacklogMonitor, createBacklogMonitor } from './backlog.ts'
 import type { Config } from './config.ts'
 import { createDatabase, type Database, type Db } from './db.ts'
 import { createLiveHub, type LiveHub } from './live/hub.ts'
 import { createLogger, type Logger } from './logger.ts'
+import { useMetrics } from './metrics.ts'
 import {
   createJobQueue,
   createSqsClient,
@@ -12,7 +14,7 @@ import {
   type QueueName,
 } from './queue.ts'
 import { createRedis, type Redis } from './redis.ts'
-import { createSearch, type Search } from './search.ts'
+import { countPending, createSearch, type Search } from './search.ts'
 import { type Clock, systemClock } from './time.ts'
 import { newToken } from './tokens.ts'
 
@@ -32,6 +34,8 @@ export interface Deps {
   search: Search
   /** The live message streams of this process (opens its Redis connection on the first stream). */
   live: LiveHub
+  /** Queue, dead-letter and index backlog, cached for GET /ready and the GET /metrics gauges. */
+  backlog: BacklogMonitor
   /** Named liveness checks of the backing services, for GET /ready. */
   probes: Record<string, () => Promise<unknown>>
   close(): Promise<void>
@@ -57,7 +61,11 @@ export const createDeps = (
   config: Config,
   { logger = createLogger(config.LOG_LEVEL), isLambda = false }: { logger?: Logger; isLambda?: boolean } = {},
 ): Deps => {
-  const database = createDatabase(config.DATABASE_URL, config.DATABASE_POOL_SIZE)
+  const database = createDatabase(config.DATABASE_URL, {
+    poolSize: config.DATABASE_POOL_SIZE,
+    lockWaitTimeoutS: config.DATABASE_LOCK_WAIT_TIMEOUT_S,
+    queryTimeoutMs: config.DATABASE_QUERY_TIMEOUT_MS,
+  })
   const redis = createRedis(config.REDIS_URL, config.REDIS_KEY_PREFIX)
   // Requests see Redis failures as 503s; the connection's own errors are only worth a log line.
   redis.on('error', (error) => logger.debug('redis connection error', { err: error }))
@@ -65,7 +73,13 @@ export const createDeps = (
   const queueUrls = once(() =>
     config.SQS_CREATE_QUEUES && !isLambda ? ensureQueues(sqs, config) : lookUpQueues(sqs, config),
   )
-  const queue = createJobQueue(sqs, queueUrls, { flushMs: isLambda ? 0 : config.SQS_FLUSH_MS, logger })
+  const queue = createJobQueue(sqs, queueUrls, {
+    flushMs: isLambda ? 0 : config.SQS_FLUSH_MS,
+    timeoutMs: config.SQS_TIMEOUT_MS,
+    maxJobs: config.SQS_MAX_JOBS_IN_FLIGHT,
+    maxBytes: config.SQS_MAX_BYTES_IN_FLIGHT,
+    logger,
+  })
   const search = createSearch(config, { redis, logger })
   const live = createLiveHub({
     redis,
@@ -77,6 +91,7 @@ export const createDeps = (
     queueLimit: config.LIVE_QUEUE_LIMIT,
     maxStreamMs: config.LIVE_STREAM_MAX_S * 1000,
   })
+  useMetrics(config.METRICS_ENABLED ? (isLambda ? 'emf' : 'prometheus') : 'off')
   return {
     config,
     logger,
@@ -91,10 +106,12 @@ export const createDeps = (
     inFlightJobs: () => queue.inFlight(),
     search,
     live,
+    backlog: createBacklogMonitor({ sqs, queueUrls, countIndexPending: () => countPending(redis), logger }),
     probes: {
-      mysql: () => database.pool.query('SELECT 1'),
-      redis: () => redis.ping(),
-      sqs: () => queueUrls(),
+      mysql: () => database.ping(),
+      // A write: a Redis that answers PING may still refuse writes (maxmemory, a replica).
+      redis: () => redis.set('ready', '1', 'PX', 60_000),
+      sqs: () => queue.ping(),
       search: () => search.ping(),
     },
     close: async () => {

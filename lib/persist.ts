@@ -170,12 +170,12 @@ export const persistChats = async (deps: PersistDeps, jobs: ChatJob[]): Promise<
 }
 
 /** Reports the creates that found their number taken: logged as errors, failed to the DLQ. */
-const failCollisions = <T extends { app: number; chat: number; version: number }>(
+const failCollisions = <T extends { app: number; chat: number; version: number; rid?: string | undefined }>(
   deps: Pick<PersistDeps, 'logger'>,
   jobs: T[],
 ) => {
   const error = new NumberCollisionError(jobs)
-  deps.logger.error('number collision', { err: error })
+  deps.logger.error('number collision', { err: error, request_ids: jobs.map((job) => job.rid) })
   throw error
 }
 

@@ -13,6 +13,7 @@ import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda'
 import type { Config } from './config.ts'
 import { UnavailableError } from './errors.ts'
 import type { Logger } from './logger.ts'
+import { recordJobsAccepted, trackBufferDepth } from './metrics.ts'
 
 export type QueueName = 'chats' | 'messages'
 
@@ -21,6 +22,8 @@ export interface JobQueue {
   send(queue: QueueName, job: object): Promise<void>
   /** An upper bound on the jobs sent and not yet persisted, across every server (dead letters included). */
   inFlight(): Promise<number>
+  /** Resolves when SQS answers a call on the messages queue within `timeoutMs`. */
+  ping(): Promise<void>
   /** Sends what is buffered. */
   flush(): Promise<void>
   close(): Promise<void>
@@ -44,8 +47,14 @@ export const createSqsClient = (config: Config) => {
     endpoint: config.SQS_ENDPOINT,
     ...(credentials && { credentials }),
     maxAttempts: 2,
+    // A bound on a silent socket for every call, long polls included (they wait up to 20 s);
+    // request-path calls have a tighter deadline of their own (SQS_TIMEOUT_MS).
+    requestHandler: { connectionTimeout: 2_000, socketTimeout: 30_000 },
   })
 }
+
+/** Send options that give up on an SQS call, retries included, after `ms`. */
+export const deadline = (ms: number) => ({ abortSignal: AbortSignal.timeout(ms) })
 
 const queueNames = (config: Config): Record<QueueName, string> => ({
   chats: config.SQS_CHATS_QUEUE,
@@ -100,7 +109,11 @@ export const lookUpQueues = async (sqs: SQSClient, config: Config): Promise<Reco
   const entries = await Promise.all(
     (Object.entries(queueNames(config)) as Array<[QueueName, string]>).map(
       async ([queue, name]) =>
-        [queue, (await sqs.send(new GetQueueUrlCommand({ QueueName: name }))).QueueUrl!] as const,
+        // In Lambda this runs on a request's path: it must not outlast the request.
+        [
+          queue,
+          (await sqs.send(new GetQueueUrlCommand({ QueueName: name }), deadline(5_000))).QueueUrl!,
+        ] as const,
     ),
   )
   return Object.fromEntries(entries) as Record<QueueName, string>
@@ -143,27 +156,64 @@ const packJobs = (items: Pending[]) => {
   return packs
 }
 
+export interface JobQueueOptions {
+  flushMs: number
+  /** Deadline of one SendMessageBatch call, retries included. */
+  timeoutMs: number
+  /** Jobs and bytes buffered or being sent; past either bound a job is refused at once. */
+  maxJobs: number
+  maxBytes: number
+  logger: Pick<Logger, 'warn'>
+}
+
+// What a client may assume about its create after a 503. A refusal SQS stated, or a job never
+// sent, created nothing. A call that timed out or broke may have delivered the batch: the job may
+// persist, and since the Idempotency-Key record was written with the number, a retry under the same
+// key gets the same number and re-sends the same job, which the consumer's upsert makes a no-op.
+const NOT_CREATED = 'the queue is unavailable and nothing was created or changed; try again shortly'
+const MAYBE_CREATED =
+  'the queue did not confirm in time, so this create or update may have happened; retrying is safe, and a create retried with the same Idempotency-Key gets the same number'
+
 /**
  * A write-behind buffer in front of SendMessageBatch: jobs sent within `flushMs` of each other
  * share SQS messages (packs of up to 25) and calls (up to 10 messages), which is what lets one
  * server take thousands of writes a second. Each caller's promise settles with its own pack's
- * outcome, so a request answers 202 only after SQS accepted its job, and 503 when SQS refused it.
+ * outcome, so a request answers 202 only after SQS accepted its job, and 503 when SQS refused it
+ * or did not answer within `timeoutMs`. The buffer is bounded: when SQS stalls, requests past
+ * `maxJobs` or `maxBytes` get their 503 at once instead of piling up in memory.
  */
 export const createJobQueue = (
   sqs: SQSClient,
   urls: () => Promise<Record<QueueName, string>>,
-  { flushMs, logger }: { flushMs: number; logger: Pick<Logger, 'warn'> },
+  { flushMs, timeoutMs, maxJobs, maxBytes, logger }: JobQueueOptions,
 ): JobQueue => {
   const pending: Record<QueueName, Pending[]> = { chats: [], messages: [] }
   const timers: Partial<Record<QueueName, NodeJS.Timeout>> = {}
   const inFlightSends = new Set<Promise<void>>()
+  const held = { jobs: 0, bytes: 0 }
+  const untrackBuffer = trackBufferDepth(() => ({
+    chats: pending.chats.length,
+    messages: pending.messages.length,
+  }))
 
   const sendBatch = async (queue: QueueName, packs: Array<{ items: Pending[] }>) => {
     const settle = (index: number, error?: unknown) => {
-      for (const item of packs[index]!.items) error ? item.reject(error) : item.resolve()
+      for (const item of packs[index]!.items) {
+        held.jobs--
+        held.bytes -= item.bytes
+        error ? item.reject(error) : item.resolve()
+      }
+      if (!error) recordJobsAccepted(queue, packs[index]!.items.length)
+    }
+    let url: string
+    try {
+      url = (await urls())[queue]
+    } catch (error) {
+      for (const index of packs.keys())
+        settle(index, new UnavailableError('the queue is', { cause: error, message: NOT_CREATED }))
+      return
     }
     try {
-      const url = (await urls())[queue]
       const result = await sqs.send(
         new SendMessageBatchCommand({
           QueueUrl: url,
@@ -172,6 +222,7 @@ export const createJobQueue = (
             MessageBody: `[${pack.items.map((item) => item.body).join(',')}]`,
           })),
         }),
+        deadline(timeoutMs),
       )
       const failed = new Map((result.Failed ?? []).map((entry) => [Number(entry.Id), entry]))
       for (const index of packs.keys()) {
@@ -181,12 +232,16 @@ export const createJobQueue = (
           logger.warn('SQS refused a message', { code: failure.Code, sender_fault: failure.SenderFault })
           settle(
             index,
-            new UnavailableError('the queue is', { cause: new Error(failure.Message ?? failure.Code) }),
+            new UnavailableError('the queue is', {
+              cause: new Error(failure.Message ?? failure.Code),
+              message: NOT_CREATED,
+            }),
           )
         }
       }
     } catch (error) {
-      for (const index of packs.keys()) settle(index, new UnavailableError('the queue is', { cause: error }))
+      for (const index of packs.keys())
+        settle(index, new UnavailableError('the queue is', { cause: error, message: MAYBE_CREATED }))
     }
   }
 
@@ -215,6 +270,12 @@ export const createJobQueue = (
     send: (queue, job) =>
       new Promise<void>((resolve, reject) => {
         const body = toSqsBody(job)
+        if (held.jobs + 1 > maxJobs || held.bytes + body.length > maxBytes) {
+          reject(new UnavailableError('the queue is', { message: NOT_CREATED }))
+          return
+        }
+        held.jobs++
+        held.bytes += body.length
         pending[queue].push({ body, bytes: body.length, resolve, reject })
         if (pending[queue].length >= MAX_BATCH_ENTRIES * MAX_JOBS_PER_MESSAGE || flushMs === 0) drain(queue)
         else timers[queue] ??= setTimeout(() => drain(queue), flushMs)
@@ -233,11 +294,19 @@ export const createJobQueue = (
                 'ApproximateNumberOfMessagesDelayed',
               ],
             }),
+            deadline(timeoutMs),
           )
           return Object.values(Attributes).reduce((sum, value) => sum + Number(value ?? 0), 0)
         }),
       )
       return counts.reduce((sum, count) => sum + count, 0) * MAX_JOBS_PER_MESSAGE
+    },
+    ping: async () => {
+      const { messages } = await urls()
+      await sqs.send(
+        new GetQueueAttributesCommand({ QueueUrl: messages, AttributeNames: ['QueueArn'] }),
+        deadline(timeoutMs),
+      )
     },
     flush: async () => {
       drain('chats')
@@ -246,6 +315,7 @@ export const createJobQueue = (
     },
     close: async function close() {
       await this.flush()
+      untrackBuffer()
     },
   }
 }

@@ -1,6 +1,9 @@
+import { SendMessageCommand } from '@aws-sdk/client-sqs'
 import { describe, expect, it } from 'vitest'
-import { errorOutput } from '../../lib/api/schemas.ts'
+import { errorOutput, readyOutput } from '../../lib/api/schemas.ts'
 import { silentLogger } from '../../lib/logger.ts'
+import { deadLetterUrl } from '../../lib/queue.ts'
+import { addPending } from '../../lib/search.ts'
 import { expectShape } from '../../tests/factories.ts'
 import { createTestDeps } from '../../tests/harness.ts'
 import { createHealthApp } from './app.ts'
@@ -27,6 +30,23 @@ describe('GET /health and GET /ready', () => {
     expect(await res.json()).toMatchObject({
       status: 'ready',
       services: { mysql: 'up', redis: 'up', sqs: 'up' },
+    })
+    await deps.close()
+  })
+
+  it('shows the queue, dead-letter and index backlog in /ready, and stays ready with dead letters', async () => {
+    const deps = await createTestDeps()
+    const urls = await deps.queueUrls()
+    await deps.sqs.send(new SendMessageCommand({ QueueUrl: deadLetterUrl(urls.messages), MessageBody: '[]' }))
+    await addPending(deps.redis, [{ chatId: 1, number: 2, version: 3 }])
+
+    const res = await createHealthApp(deps).request('/ready')
+
+    expect(res.status).toBe(200)
+    const body = expectShape(readyOutput, await res.json())
+    expect(body.backlog).toMatchObject({
+      queues: { messages: { visible: 0, dead_letter: 1 }, chats: { dead_letter: 0 } },
+      search_index_pending: 1,
     })
     await deps.close()
   })

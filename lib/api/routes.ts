@@ -23,7 +23,7 @@ export interface RouteSpec {
     /** A Server-Sent Events stream instead of a JSON body; `schema` is then each event's data. */
     isEventStream?: boolean
   }
-  errors: Array<400 | 404 | 413 | 415 | 422 | 429 | 503>
+  errors: Array<400 | 404 | 409 | 413 | 415 | 422 | 429 | 503>
 }
 
 const TOKEN = ':token'
@@ -91,7 +91,7 @@ export const routes = {
     isBodyOptional: true,
     hasIdempotencyKey: true,
     success: { status: 202, description: 'Accepted', schema: s.acceptedOutput, hasLocation: true },
-    errors: [...WRITE_ERRORS],
+    errors: [...WRITE_ERRORS, 409],
   },
   listChats: {
     method: 'GET',
@@ -130,7 +130,7 @@ export const routes = {
     body: s.messageInput,
     hasIdempotencyKey: true,
     success: { status: 202, description: 'Accepted', schema: s.acceptedOutput, hasLocation: true },
-    errors: [...WRITE_ERRORS],
+    errors: [...WRITE_ERRORS, 409],
   },
   listMessages: {
     method: 'GET',
