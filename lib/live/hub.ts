@@ -200,6 +200,9 @@ export const createLiveHub = (options: LiveHubOptions): LiveHub => {
           const event = toEvent(id, fields)
           for (const subscriber of feed.subscribers) subscriber.push(event)
         }
+        // Let the writes and other I/O (new connections, requests) run between chats: a big read
+        // must not hold the event loop for all its subscribers at once.
+        await new Promise((resolve) => setImmediate(resolve))
       }
     }
   }
