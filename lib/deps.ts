@@ -63,7 +63,7 @@ export const createDeps = (
     config.SQS_CREATE_QUEUES && !isLambda ? ensureQueues(sqs, config) : lookUpQueues(sqs, config),
   )
   const queue = createJobQueue(sqs, queueUrls, { flushMs: isLambda ? 0 : config.SQS_FLUSH_MS, logger })
-  const search = createSearch(config, { redis, logger })
+  const search = createSearch(config, { logger })
   return {
     config,
     logger,

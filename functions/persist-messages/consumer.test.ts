@@ -2,11 +2,13 @@ import { and, eq } from 'drizzle-orm'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { chats, messages } from '../../db/schema.ts'
 import { createApplication } from '../../lib/applications.ts'
+import { createChat } from '../../lib/chats.ts'
 import type { Deps } from '../../lib/deps.ts'
 import type { ChatJob, MessageJob } from '../../lib/jobs.ts'
 import { DIRTY_APPLICATIONS_KEY, DIRTY_CHATS_KEY } from '../../lib/keys.ts'
+import { createMessage, updateMessage } from '../../lib/messages.ts'
 import { seededRandom, shuffle } from '../../tests/factories.ts'
-import { createTestDeps, sqsEvent } from '../../tests/harness.ts'
+import { createTestDeps, drainQueues, sqsEvent } from '../../tests/harness.ts'
 import { createPersistChatsConsumer } from '../persist-chats/consumer.ts'
 import { createPersistMessagesConsumer } from './consumer.ts'
 
@@ -312,18 +314,42 @@ describe('persist-messages consumer', () => {
     expect((await storedMessages(base.app)).map((m) => m.body)).toEqual(['earlier'])
   })
 
-  it('never lets a second chat create under a taken number replace the first', async () => {
+  it('never lets a second chat create under a taken number replace the first, nor the updates after it', async () => {
     const base = await newApplication()
 
     await persistChats(sqsEvent(chat(base, { title: 'owner', version: T0 })))
+    const earlier = await persistChats(
+      sqsEvent(chat(base, { op: 'update', title: 'renamed', version: T0 + 5 })),
+    )
     const intruder = persistChats(sqsEvent(chat(base, { title: 'intruder', version: T0 + 7 })))
     await expect(intruder).rejects.toThrow('all 1 records of the batch failed')
-    const update = await persistChats(
-      sqsEvent(chat(base, { op: 'update', title: 'renamed', version: T0 + 8 })),
-    )
+    const later = persistChats(sqsEvent(chat(base, { op: 'update', title: 'by whom?', version: T0 + 8 })))
+    await expect(later).rejects.toThrow('all 1 records of the batch failed')
 
-    expect(update.batchItemFailures).toEqual([])
+    expect(earlier.batchItemFailures).toEqual([])
     expect((await storedChats(base.app)).map((c) => c.title)).toEqual(['renamed'])
+  })
+
+  it('refuses the updates after a number was handed out twice, so the loser never overwrites the winner', async () => {
+    const { token, app } = await newApplication()
+    await createChat(deps, token, {})
+    await createMessage(deps, token, 1, { body: 'first' })
+    await createMessage(deps, token, 1, { body: 'the winner wrote this' })
+    await drainQueues(deps)
+    // Redis loses its last acknowledged writes: the chat's message counter goes back by one.
+    await deps.redis.hset(`n:{${token}}`, 'm:1', '1')
+
+    const loser = await createMessage(deps, token, 1, { body: 'the loser wrote this' })
+    const loserCreate = await drainQueues(deps)
+    await updateMessage(deps, token, 1, loser, { body: 'the loser edited this' })
+    const loserUpdate = await drainQueues(deps)
+
+    expect(loser).toBe(2)
+    expect([loserCreate, loserUpdate]).toEqual([0, 0])
+    expect((await storedMessages(app)).map((m) => [m.number, m.body])).toEqual([
+      [1, 'first'],
+      [2, 'the winner wrote this'],
+    ])
   })
 
   it('marks the chats and applications it touched for the count reconciler', async () => {
