@@ -5,7 +5,7 @@ import { startWorkers } from '../functions/server.ts'
 import { createTestDeps } from '../tests/harness.ts'
 import { eventually } from '../tests/processes.ts'
 import type { Deps } from './deps.ts'
-import { parseMessageJobs } from './jobs.ts'
+import { parseMessagePack } from './jobs.ts'
 import { silentLogger } from './logger.ts'
 import { createJobQueue, deadLetterUrl, MAX_JOBS_PER_MESSAGE, startPoller } from './queue.ts'
 
@@ -113,7 +113,9 @@ describe('the SQS job queue', () => {
     await poisoned.sqs.send(
       new SendMessageCommand({ QueueUrl: urls.messages, MessageBody: '{"not":"a job"}' }),
     )
-    expect(() => parseMessageJobs('{"not":"a job"}')).toThrow()
+    expect(parseMessagePack('{"not":"a job"}')).toEqual([
+      expect.objectContaining({ error: expect.anything() }),
+    ])
 
     const workers = await startWorkers(poisoned)
     const dlqUrl = deadLetterUrl(urls.messages)

@@ -1,3 +1,4 @@
+import { ReceiveMessageCommand } from '@aws-sdk/client-sqs'
 import { and, eq } from 'drizzle-orm'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { chats, messages } from '../../db/schema.ts'
@@ -350,6 +351,37 @@ describe('persist-messages consumer', () => {
       [1, 'first'],
       [2, 'the winner wrote this'],
     ])
+  })
+
+  it('splits a failing job out of its pack, so that it alone retries and the jobs packed with it are done', async () => {
+    const base = await newApplication()
+    await persistMessages(sqsEvent(message(base, { body: 'owner' })))
+    const colliding = message(base, { body: 'same number again', version: T0 + 9_000 })
+    const invalid = { op: 'create', body: 'no numbers' }
+    const pack = [
+      message(base, { message: 2, body: 'packed 2', version: T0 + 2_000 }),
+      colliding,
+      invalid,
+      message(base, { message: 3, body: 'packed 3', version: T0 + 3_000 }),
+    ]
+
+    const result = await persistMessages(sqsEvent({ body: JSON.stringify(pack), messageId: 'pack' }))
+    const { Messages = [] } = await deps.sqs.send(
+      new ReceiveMessageCommand({
+        QueueUrl: (await deps.queueUrls()).messages,
+        MaxNumberOfMessages: 10,
+        WaitTimeSeconds: 1,
+      }),
+    )
+
+    expect(result.batchItemFailures).toEqual([])
+    expect((await storedMessages(base.app)).map((m) => [m.number, m.body])).toEqual([
+      [1, 'owner'],
+      [2, 'packed 2'],
+      [3, 'packed 3'],
+    ])
+    expect(Messages.map((m) => JSON.parse(m.Body!))).toEqual(expect.arrayContaining([colliding, invalid]))
+    expect(Messages).toHaveLength(2)
   })
 
   it('marks the chats and applications it touched for the count reconciler', async () => {
