@@ -291,9 +291,14 @@ const documentsWhere = async (
     .orderBy(...order)
   const rows = await (limit === undefined ? query : query.limit(limit))
   return rows.map(
-    ({ message, applicationId, chatNumber }): MessageDocument & { id: number; unindexedVersion: number } => ({
+    ({
+      message,
+      applicationId,
+      chatNumber,
+    }): MessageDocument & { id: number; unindexedVersion: number; persistedAt: Date } => ({
       id: message.id,
       unindexedVersion: message.unindexedVersion,
+      persistedAt: message.persistedAt,
       applicationId,
       chatId: message.chatId,
       chatNumber,
@@ -315,6 +320,27 @@ export const loadDocuments = async (db: Db, keys: Array<{ chatId: number; number
 /** One page of every message, by primary key after `afterId`, as documents (for reindexing). */
 export const loadDocumentPage = (db: Db, afterId: number, limit: number, where?: SQL) =>
   documentsWhere(db, and(gt(messages.id, afterId), where), limit)
+
+/** Where a scan by persist time resumes: after this (persisted_at, id). */
+export interface PersistedCursor {
+  at: Date
+  id: number
+}
+
+/**
+ * One page of the messages a consumer wrote at or after `after`, in the order they were written (a
+ * range over `messages_persisted_at`), as documents: a reindex's catch-up.
+ */
+export const loadPersistedPage = (db: Db, after: PersistedCursor, limit: number) =>
+  documentsWhere(
+    db,
+    or(
+      gt(messages.persistedAt, after.at),
+      and(eq(messages.persistedAt, after.at), gt(messages.id, after.id)),
+    ),
+    limit,
+    [asc(messages.persistedAt), asc(messages.id)],
+  )
 
 /**
  * Resolves a chat's internal id from its application token and number: 404 for an unknown
