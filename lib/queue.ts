@@ -256,10 +256,17 @@ export interface Poller {
   stop(): Promise<void>
 }
 
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
 /**
  * Long-polls a queue and hands each batch, shaped as Lambda's SQSEvent, to the same consumer
  * function the cloud runs. Deletes what succeeded; failures come back after a short backoff
  * and, past the receive limit, go to the dead-letter queue by the queue's redrive policy.
+ *
+ * Nothing a poller holds is spent by a deploy or a slow batch: stopping lets an open receive
+ * finish (SQS may already have handed it messages, each counting one receive) and processes what
+ * it got; a batch keeps its messages invisible for as long as it runs (a heartbeat extends their
+ * visibility every half timeout); deletes that SQS refuses, in part or whole, are retried.
  */
 export const startPoller = (
   sqs: SQSClient,
@@ -269,17 +276,20 @@ export const startPoller = (
   {
     concurrency,
     logger,
-    waitSeconds = 20,
+    waitSeconds = 2,
+    visibilityTimeoutS = 30,
     isHealthy = async () => true,
   }: {
     concurrency: number
     logger: Logger
+    /** The long poll; stopping waits for it, so it bounds the shutdown (and sets the empty-poll rate). */
     waitSeconds?: number
+    /** The queue's visibility timeout, renewed while the consumer runs. */
+    visibilityTimeoutS?: number
     /** Whether what the consumer writes to answers; while it does not, polling pauses. */
     isHealthy?: () => Promise<boolean>
   },
 ): Poller => {
-  const abort = new AbortController()
   let isStopping = false
   // Shared by the loops: one outage pauses them all, and one probe at a time decides.
   let outage: Promise<void> | undefined
@@ -291,7 +301,7 @@ export const startPoller = (
     outage ??= (async () => {
       logger.warn('backing services down: polling paused')
       for (let delay = 500; !isStopping && !(await isHealthy()); delay = Math.min(delay * 2, 5_000)) {
-        await new Promise((resolve) => setTimeout(resolve, delay))
+        await pause(delay)
       }
       logger.warn('backing services back: polling resumed')
       outage = undefined
@@ -299,7 +309,72 @@ export const startPoller = (
     return outage
   }
 
+  const setVisibility = async (records: SQSRecord[], seconds: (record: SQSRecord) => number) => {
+    const { Failed = [] } = await sqs.send(
+      new ChangeMessageVisibilityBatchCommand({
+        QueueUrl: queueUrl,
+        Entries: records.map((record, index) => ({
+          Id: String(index),
+          ReceiptHandle: record.receiptHandle,
+          VisibilityTimeout: seconds(record),
+        })),
+      }),
+    )
+    if (Failed.length > 0)
+      throw new Error(`SQS refused ${Failed.length} visibility changes: ${Failed[0]!.Code}`)
+  }
+
+  /** Runs the handler while renewing the batch's visibility every half timeout. */
+  const handleWithHeartbeat = async (records: SQSRecord[]) => {
+    const heartbeat = setInterval(
+      () => {
+        setVisibility(records, () => visibilityTimeoutS).catch((error) =>
+          logger.warn('could not extend the visibility of a running batch', { err: error }),
+        )
+      },
+      Math.max(500, (visibilityTimeoutS * 1000) / 2),
+    )
+    try {
+      return await handler({ Records: records })
+    } finally {
+      clearInterval(heartbeat)
+    }
+  }
+
+  /** Deletes the done records, retrying the entries SQS refuses; what stays is redelivered (idempotent). */
+  const deleteDone = async (records: SQSRecord[]) => {
+    let pending = records
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const { Failed = [] } = await sqs.send(
+          new DeleteMessageBatchCommand({
+            QueueUrl: queueUrl,
+            Entries: pending.map((record, index) => ({
+              Id: String(index),
+              ReceiptHandle: record.receiptHandle,
+            })),
+          }),
+        )
+        const refused = new Set(Failed.map((entry) => Number(entry.Id)))
+        pending = pending.filter((_, index) => refused.has(index))
+        if (pending.length === 0) return
+        logger.warn('SQS refused some deletes', { count: pending.length, code: Failed[0]?.Code, attempt })
+      } catch (error) {
+        logger.warn('deleting done jobs failed', { err: error, attempt })
+      }
+      if (attempt === 4) {
+        logger.error('done jobs could not be deleted; they will be delivered again', {
+          count: pending.length,
+        })
+        return
+      }
+      await pause(100 * 2 ** attempt)
+    }
+  }
+
   const pollOnce = async () => {
+    // Never aborted: SQS may hand messages to a receive the client gave up on, and they would
+    // then wait out their visibility timeout with one receive spent.
     const { Messages = [] } = await sqs.send(
       new ReceiveMessageCommand({
         QueueUrl: queueUrl,
@@ -311,10 +386,8 @@ export const startPoller = (
           'ApproximateFirstReceiveTimestamp',
         ],
       }),
-      { abortSignal: abort.signal },
     )
-    // Another loop found the services down while this one waited: leave the jobs for later.
-    if (Messages.length === 0 || outage) return
+    if (Messages.length === 0) return
     const records: SQSRecord[] = Messages.map((message) => ({
       messageId: message.MessageId!,
       receiptHandle: message.ReceiptHandle!,
@@ -331,10 +404,15 @@ export const startPoller = (
       eventSourceARN: queueArn,
       awsRegion: '',
     }))
+    // Another loop found the services down while this one waited: give the jobs back untouched.
+    if (outage) {
+      await setVisibility(records, () => 0).catch(() => undefined)
+      return
+    }
     let failedIds = new Set(records.map((record) => record.messageId))
     let isOutage = false
     try {
-      const response = await handler({ Records: records })
+      const response = await handleWithHeartbeat(records)
       failedIds = new Set(response.batchItemFailures.map((failure) => failure.itemIdentifier))
     } catch (error) {
       isOutage = !(await isHealthy())
@@ -342,28 +420,12 @@ export const startPoller = (
     }
     const done = records.filter((record) => !failedIds.has(record.messageId))
     const failed = records.filter((record) => failedIds.has(record.messageId))
-    if (done.length > 0) {
-      await sqs.send(
-        new DeleteMessageBatchCommand({
-          QueueUrl: queueUrl,
-          Entries: done.map((record, index) => ({ Id: String(index), ReceiptHandle: record.receiptHandle })),
-        }),
-      )
-    }
+    if (done.length > 0) await deleteDone(done)
     if (isOutage) return waitForRecovery()
     if (failed.length > 0) {
-      await sqs
-        .send(
-          new ChangeMessageVisibilityBatchCommand({
-            QueueUrl: queueUrl,
-            Entries: failed.map((record, index) => ({
-              Id: String(index),
-              ReceiptHandle: record.receiptHandle,
-              VisibilityTimeout: Math.min(2 ** Number(record.attributes.ApproximateReceiveCount), 60),
-            })),
-          }),
-        )
-        .catch((error) => logger.warn('could not shorten the visibility of failed jobs', { err: error }))
+      await setVisibility(failed, (record) =>
+        Math.min(2 ** Number(record.attributes.ApproximateReceiveCount), 60),
+      ).catch((error) => logger.warn('could not shorten the visibility of failed jobs', { err: error }))
     }
   }
 
@@ -372,12 +434,13 @@ export const startPoller = (
     while (!isStopping) {
       try {
         await outage
+        if (isStopping) break
         await pollOnce()
         backoff = 100
       } catch (error) {
         if (isStopping) break
         logger.warn('polling failed, retrying', { err: error, delay_ms: backoff })
-        await new Promise((resolve) => setTimeout(resolve, backoff))
+        await pause(backoff)
         backoff = Math.min(backoff * 2, 5_000)
       }
     }
@@ -387,7 +450,6 @@ export const startPoller = (
   return {
     stop: async () => {
       isStopping = true
-      abort.abort()
       await Promise.allSettled(loops)
     },
   }
