@@ -3,10 +3,12 @@ import type { Config } from './config.ts'
 import { createDatabase, type Database, type Db } from './db.ts'
 import { createLogger, type Logger } from './logger.ts'
 import {
+  countQueuedJobs,
   createJobQueue,
   createSqsClient,
   ensureQueues,
   type JobQueue,
+  lookUpDeadLetterQueues,
   lookUpQueues,
   type QueueName,
 } from './queue.ts'
@@ -26,6 +28,7 @@ export interface Deps {
   redis: Redis
   sqs: SQSClient
   queueUrls: () => Promise<Record<QueueName, string>>
+  deadLetterUrls: () => Promise<Record<QueueName, string>>
   queue: JobQueue
   inFlightJobs: () => Promise<number>
   search: Search
@@ -62,6 +65,11 @@ export const createDeps = (
   const queueUrls = once(() =>
     config.SQS_CREATE_QUEUES && !isLambda ? ensureQueues(sqs, config) : lookUpQueues(sqs, config),
   )
+  // After queueUrls: where the server creates the queues, it creates the dead-letter queues first.
+  const deadLetterUrls = once(async () => {
+    await queueUrls()
+    return lookUpDeadLetterQueues(sqs, config)
+  })
   const queue = createJobQueue(sqs, queueUrls, { flushMs: isLambda ? 0 : config.SQS_FLUSH_MS, logger })
   const search = createSearch(config, { logger })
   return {
@@ -74,8 +82,11 @@ export const createDeps = (
     redis,
     sqs,
     queueUrls,
+    deadLetterUrls,
     queue,
-    inFlightJobs: () => queue.inFlight(),
+    // Dead-lettered jobs hold numbers too: a redrive would bring them back.
+    inFlightJobs: async () =>
+      countQueuedJobs(sqs, [...Object.values(await queueUrls()), ...Object.values(await deadLetterUrls())]),
     search,
     probes: {
       mysql: () => database.pool.query('SELECT 1'),

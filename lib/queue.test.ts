@@ -1,4 +1,10 @@
-import { GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs'
+import { randomBytes } from 'node:crypto'
+import {
+  CreateQueueCommand,
+  GetQueueAttributesCommand,
+  ReceiveMessageCommand,
+  SendMessageCommand,
+} from '@aws-sdk/client-sqs'
 import type { SQSEvent } from 'aws-lambda'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startWorkers } from '../functions/server.ts'
@@ -7,7 +13,7 @@ import { eventually } from '../tests/processes.ts'
 import type { Deps } from './deps.ts'
 import { parseMessagePack } from './jobs.ts'
 import { silentLogger } from './logger.ts'
-import { createJobQueue, createSqsClient, deadLetterUrl, MAX_JOBS_PER_MESSAGE, startPoller } from './queue.ts'
+import { createJobQueue, createSqsClient, MAX_JOBS_PER_MESSAGE, startPoller } from './queue.ts'
 
 describe('the SQS job queue', () => {
   let deps: Deps
@@ -101,6 +107,28 @@ describe('the SQS job queue', () => {
     expect(calls).toBe(2)
     expect(receivesWhenDone).toBe(2)
     await paused.close()
+  })
+
+  it('counts the jobs waiting in queues and dead-letter queues named as the AWS stack names them', async () => {
+    const unique = randomBytes(3).toString('hex')
+    const names = {
+      SQS_CHATS_QUEUE: `Stack-ChatsQueue-${unique}`,
+      SQS_MESSAGES_QUEUE: `Stack-MessagesQueue-${unique}`,
+      SQS_CHATS_DEAD_LETTER_QUEUE: `Stack-ChatsDeadLetterQueue-${unique}`,
+      SQS_MESSAGES_DEAD_LETTER_QUEUE: `Stack-MessagesDeadLetterQueue-${unique}`,
+    }
+    const urls = await Promise.all(
+      Object.values(names).map(
+        async (name) => (await deps.sqs.send(new CreateQueueCommand({ QueueName: name }))).QueueUrl!,
+      ),
+    )
+    const stack = await createTestDeps({ ...names, SQS_CREATE_QUEUES: 'false' })
+    await deps.sqs.send(new SendMessageCommand({ QueueUrl: urls[2], MessageBody: '[]' }))
+
+    const inFlight = await stack.inFlightJobs()
+
+    expect(inFlight).toBe(MAX_JOBS_PER_MESSAGE)
+    await stack.close()
   })
 
   describe('a poller', () => {
@@ -242,7 +270,7 @@ describe('the SQS job queue', () => {
     ])
 
     const workers = await startWorkers(poisoned)
-    const dlqUrl = deadLetterUrl(urls.messages)
+    const dlqUrl = (await poisoned.deadLetterUrls()).messages
     await eventually(
       async () => {
         const { Attributes } = await poisoned.sqs.send(

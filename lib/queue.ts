@@ -19,8 +19,6 @@ export type QueueName = 'chats' | 'messages'
 /** Sends jobs to SQS. `send` resolves only once SQS has accepted the job. */
 export interface JobQueue {
   send(queue: QueueName, job: object): Promise<void>
-  /** An upper bound on the jobs sent and not yet persisted, across every server (dead letters included). */
-  inFlight(): Promise<number>
   /** Sends what is buffered. */
   flush(): Promise<void>
   close(): Promise<void>
@@ -52,11 +50,13 @@ const queueNames = (config: Config): Record<QueueName, string> => ({
   messages: config.SQS_MESSAGES_QUEUE,
 })
 
-/** Dead-letter queue name of a queue. */
+/** Dead-letter queue name of a queue, unless configured. */
 export const deadLetterName = (name: string) => `${name}-dlq`
 
-/** The dead-letter queue's URL from its queue's (the name is the URL's last segment). */
-export const deadLetterUrl = (queueUrl: string) => queueUrl.replace(/[^/]+$/, (name) => deadLetterName(name))
+const deadLetterNames = (config: Config): Record<QueueName, string> => ({
+  chats: config.SQS_CHATS_DEAD_LETTER_QUEUE ?? deadLetterName(config.SQS_CHATS_QUEUE),
+  messages: config.SQS_MESSAGES_DEAD_LETTER_QUEUE ?? deadLetterName(config.SQS_MESSAGES_QUEUE),
+})
 
 /**
  * Creates the queues, their dead-letter queues and redrive policies if missing. Idempotent; safe
@@ -67,7 +67,7 @@ export const ensureQueues = async (sqs: SQSClient, config: Config): Promise<Reco
   for (const [queue, name] of Object.entries(queueNames(config)) as Array<[QueueName, string]>) {
     const dlq = await sqs.send(
       new CreateQueueCommand({
-        QueueName: deadLetterName(name),
+        QueueName: deadLetterNames(config)[queue],
         Attributes: { MessageRetentionPeriod: '1209600' },
       }),
     )
@@ -95,15 +95,46 @@ export const ensureQueues = async (sqs: SQSClient, config: Config): Promise<Reco
   return urls
 }
 
-/** Looks up the queue URLs without creating anything (Lambda, where the stack owns the queues). */
-export const lookUpQueues = async (sqs: SQSClient, config: Config): Promise<Record<QueueName, string>> => {
+const lookUp = async (
+  sqs: SQSClient,
+  names: Record<QueueName, string>,
+): Promise<Record<QueueName, string>> => {
   const entries = await Promise.all(
-    (Object.entries(queueNames(config)) as Array<[QueueName, string]>).map(
+    (Object.entries(names) as Array<[QueueName, string]>).map(
       async ([queue, name]) =>
         [queue, (await sqs.send(new GetQueueUrlCommand({ QueueName: name }))).QueueUrl!] as const,
     ),
   )
   return Object.fromEntries(entries) as Record<QueueName, string>
+}
+
+/** Looks up the queue URLs without creating anything (Lambda, where the stack owns the queues). */
+export const lookUpQueues = (sqs: SQSClient, config: Config) => lookUp(sqs, queueNames(config))
+
+/** Looks up the dead-letter queues' URLs, by their configured names. */
+export const lookUpDeadLetterQueues = (sqs: SQSClient, config: Config) => lookUp(sqs, deadLetterNames(config))
+
+/**
+ * An upper bound on the jobs in these queues: every message, visible, in flight or delayed, counted
+ * as a full pack.
+ */
+export const countQueuedJobs = async (sqs: SQSClient, queueUrls: string[]) => {
+  const counts = await Promise.all(
+    queueUrls.map(async (url) => {
+      const { Attributes = {} } = await sqs.send(
+        new GetQueueAttributesCommand({
+          QueueUrl: url,
+          AttributeNames: [
+            'ApproximateNumberOfMessages',
+            'ApproximateNumberOfMessagesNotVisible',
+            'ApproximateNumberOfMessagesDelayed',
+          ],
+        }),
+      )
+      return Object.values(Attributes).reduce((sum, value) => sum + Number(value ?? 0), 0)
+    }),
+  )
+  return counts.reduce((sum, count) => sum + count, 0) * MAX_JOBS_PER_MESSAGE
 }
 
 /**
@@ -219,26 +250,6 @@ export const createJobQueue = (
         if (pending[queue].length >= MAX_BATCH_ENTRIES * MAX_JOBS_PER_MESSAGE || flushMs === 0) drain(queue)
         else timers[queue] ??= setTimeout(() => drain(queue), flushMs)
       }),
-    inFlight: async () => {
-      // Dead-lettered jobs hold numbers too: a redrive would bring them back.
-      const all = Object.values(await urls()).flatMap((url) => [url, deadLetterUrl(url)])
-      const counts = await Promise.all(
-        all.map(async (url) => {
-          const { Attributes = {} } = await sqs.send(
-            new GetQueueAttributesCommand({
-              QueueUrl: url,
-              AttributeNames: [
-                'ApproximateNumberOfMessages',
-                'ApproximateNumberOfMessagesNotVisible',
-                'ApproximateNumberOfMessagesDelayed',
-              ],
-            }),
-          )
-          return Object.values(Attributes).reduce((sum, value) => sum + Number(value ?? 0), 0)
-        }),
-      )
-      return counts.reduce((sum, count) => sum + count, 0) * MAX_JOBS_PER_MESSAGE
-    },
     flush: async () => {
       drain('chats')
       drain('messages')
