@@ -248,25 +248,42 @@ describe('persist-messages consumer', () => {
         }
       }
 
-      // Delivered at least once, in any order, in batches of up to ten.
+      // Delivered at least once, in any order: SQS messages of one job or packs of up to 25, in
+      // batches of up to ten messages, three batches at a time on the same rows (as concurrent
+      // pollers or Lambda invocations run them).
       const deliveries = shuffle(
         accepted.flatMap((item) => (random() < 0.3 ? [item, item] : [item])),
         random,
       )
+      const records: Array<{ kind: 'chat' | 'message'; body: string }> = []
       for (let i = 0; i < deliveries.length; ) {
+        const kind = deliveries[i]!.kind
+        const size = random() < 0.5 ? 1 : 2 + Math.floor(random() * 24)
+        const pack: object[] = []
+        for (; i < deliveries.length && pack.length < size && deliveries[i]!.kind === kind; i++)
+          pack.push(deliveries[i]!.job)
+        records.push({ kind, body: JSON.stringify(pack.length === 1 && random() < 0.5 ? pack[0] : pack) })
+      }
+      const batches: Array<typeof records> = []
+      for (let i = 0; i < records.length; ) {
         const size = 1 + Math.floor(random() * 10)
-        const batch = deliveries.slice(i, i + size)
+        batches.push(records.slice(i, i + size))
         i += size
-        const chatJobs = batch.filter((item) => item.kind === 'chat').map((item) => item.job)
-        const messageJobs = batch.filter((item) => item.kind === 'message').map((item) => item.job)
+      }
+      const deliver = async (batch: typeof records) => {
+        const ofKind = (kind: 'chat' | 'message') =>
+          batch.filter((record) => record.kind === kind).map((record) => ({ body: record.body }))
         const results = await Promise.all([
-          chatJobs.length ? persistChats(sqsEvent(...chatJobs)) : { batchItemFailures: [] },
-          messageJobs.length ? persistMessages(sqsEvent(...messageJobs)) : { batchItemFailures: [] },
+          ofKind('chat').length ? persistChats(sqsEvent(...ofKind('chat'))) : { batchItemFailures: [] },
+          ofKind('message').length
+            ? persistMessages(sqsEvent(...ofKind('message')))
+            : { batchItemFailures: [] },
         ])
-        expect(
-          results.flatMap((r) => r.batchItemFailures),
-          `seed ${seed}`,
-        ).toEqual([])
+        return results.flatMap((result) => result.batchItemFailures)
+      }
+      for (let i = 0; i < batches.length; i += 3) {
+        const failures = await Promise.all(batches.slice(i, i + 3).map(deliver))
+        expect(failures.flat(), `seed ${seed}`).toEqual([])
       }
 
       expect(await storedChats(base.app), `seed ${seed}`).toEqual(
