@@ -167,7 +167,8 @@ export const persistChats = async (deps: PersistDeps, jobs: ChatJob[]): Promise<
       or(...rows.map((row) => and(eq(chats.applicationId, row.applicationId), eq(chats.number, row.number)))),
     )
   const storedOf = new Map(stored.map((row) => [`${row.app}:${row.chat}`, row]))
-  const refused = refusedJobs(jobs, (job) => storedOf.get(`${job.app}:${job.chat}`))
+  const storedRow = (job: ChatJob) => storedOf.get(`${job.app}:${job.chat}`)
+  const refused = refusedJobs(jobs, storedRow)
 
   await markDirty(
     deps,
@@ -178,7 +179,7 @@ export const persistChats = async (deps: PersistDeps, jobs: ChatJob[]): Promise<
     deps,
     jobs.map((job) => ({ token: job.token, field: 'n', number: job.chat })),
   )
-  if (refused.length > 0) failRefused(deps, refused)
+  if (refused.length > 0) failRefused(deps, refused, updatedAfterCollision(refused, storedRow))
 }
 
 /** What a job needs to know of its row as stored after the upsert. */
@@ -202,13 +203,26 @@ const refusedJobs = <T extends Versioned>(jobs: T[], storedOf: (job: T) => Store
     return row.version < job.version || (row.collisionVersion !== 0 && job.version > row.collisionVersion)
   })
 
+/**
+ * The losing creates whose row already took an update accepted after them: SQS delivered that
+ * update first, so it applied before the collision was known, and may be the loser's.
+ */
+const updatedAfterCollision = <T extends Versioned>(
+  refused: T[],
+  storedOf: (job: T) => StoredRow | undefined,
+) => refused.filter((job) => job.op === 'create' && (storedOf(job)?.version ?? 0) > job.version)
+
 /** Reports the jobs a collision refused: logged as errors, failed to the DLQ. */
 const failRefused = <T extends { app: number; chat: number; version: number }>(
   deps: Pick<PersistDeps, 'logger'>,
   jobs: T[],
+  inDoubt: T[],
 ) => {
   const error = new NumberCollisionError(jobs)
-  deps.logger.error('number collision', { err: error })
+  deps.logger.error('number collision', {
+    err: error,
+    ...(inDoubt.length > 0 && { updated_before_detected: new NumberCollisionError(inDoubt).message }),
+  })
   throw error
 }
 
@@ -349,6 +363,7 @@ export const persistMessages = async (deps: PersistDeps, jobs: MessageJob[]): Pr
   const storedOf = new Map(
     stored.map((row) => [`${row.chatId}:${row.number}`, { ...row, version: row.bodyVersion }]),
   )
-  const refused = refusedJobs(jobs, (job) => storedOf.get(`${chatIdOf(job)}:${job.message}`))
-  if (refused.length > 0) failRefused(deps, refused)
+  const storedRow = (job: MessageJob) => storedOf.get(`${chatIdOf(job)}:${job.message}`)
+  const refused = refusedJobs(jobs, storedRow)
+  if (refused.length > 0) failRefused(deps, refused, updatedAfterCollision(refused, storedRow))
 }
