@@ -160,7 +160,7 @@ describe('the SQS job queue', () => {
         },
         { concurrency: 1, logger: silentLogger, waitSeconds: 3 },
       )
-      await pause(500)
+      await pause(1_000)
 
       const stopped = poller.stop()
       await d.sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: 'sent while stopping' }))

@@ -277,7 +277,7 @@ const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
  * Nothing a poller holds is spent by a deploy or a slow batch: stopping lets an open receive
  * finish (SQS may already have handed it messages, each counting one receive) and processes what
  * it got; a batch keeps its messages invisible for as long as it runs (a heartbeat extends their
- * visibility every half timeout); deletes that SQS refuses, in part or whole, are retried.
+ * visibility every third of the timeout); deletes that SQS refuses, in part or whole, are retried.
  */
 export const startPoller = (
   sqs: SQSClient,
@@ -335,7 +335,7 @@ export const startPoller = (
       throw new Error(`SQS refused ${Failed.length} visibility changes: ${Failed[0]!.Code}`)
   }
 
-  /** Runs the handler while renewing the batch's visibility every half timeout. */
+  /** Runs the handler while renewing the batch's visibility. */
   const handleWithHeartbeat = async (records: SQSRecord[]) => {
     const heartbeat = setInterval(
       () => {
@@ -343,7 +343,8 @@ export const startPoller = (
           logger.warn('could not extend the visibility of a running batch', { err: error }),
         )
       },
-      Math.max(500, (visibilityTimeoutS * 1000) / 2),
+      // A third of the timeout: two chances to land before the batch would become visible.
+      Math.max(500, (visibilityTimeoutS * 1000) / 3),
     )
     try {
       return await handler({ Records: records })
