@@ -1,11 +1,12 @@
 import { serve } from '@hono/node-server'
-import { type Config, ConfigError, loadConfig } from '../lib/config.ts'
+import { type Config, loadConfig } from '../lib/config.ts'
 import { migrateDatabase } from '../lib/db.ts'
 import { createDeps, type Deps } from '../lib/deps.ts'
 import { createApi } from '../lib/http/api.ts'
 import { createLogger } from '../lib/logger.ts'
 import { type Poller, queueArnOf, startPoller } from '../lib/queue.ts'
 import { retryWithBackoff } from '../lib/retry.ts'
+import { runMain } from '../lib/run-main.ts'
 import { startScheduler } from '../lib/scheduler.ts'
 import { createCreateApplicationApp } from './create-application/app.ts'
 import { createCreateChatApp } from './create-chat/app.ts'
@@ -17,6 +18,7 @@ import { createGetMessageApp } from './get-message/app.ts'
 import { createHealthApp } from './health/app.ts'
 import { createListChatsApp } from './list-chats/app.ts'
 import { createListMessagesApp } from './list-messages/app.ts'
+import { createMetricsApp } from './metrics/app.ts'
 import { createPersistChatsConsumer } from './persist-chats/consumer.ts'
 import { createPersistMessagesConsumer } from './persist-messages/consumer.ts'
 import { createReconcileCountsJob } from './reconcile-counts/job.ts'
@@ -30,6 +32,7 @@ import { createUpdateMessageApp } from './update-message/app.ts'
 export const createServerApp = (deps: Deps) =>
   createApi(deps.logger)
     .route('/', createHealthApp(deps))
+    .route('/', createMetricsApp(deps))
     .route('/', createDocsApp(deps))
     .route('/', createCreateApplicationApp(deps))
     .route('/', createGetApplicationApp(deps))
@@ -118,6 +121,7 @@ export const startServer = async (
       )
     : undefined
 
+  const backlog = config.METRICS_ENABLED ? deps.backlog.start() : undefined
   const app = createServerApp(deps)
   extend?.(app)
   const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
@@ -135,6 +139,7 @@ export const startServer = async (
     stopping ??= (async () => {
       logger.info('shutting down')
       await new Promise<void>((resolve) => server.close(() => resolve()))
+      backlog?.stop()
       await Promise.all([workers?.stop(), scheduler?.stop()])
       await deps.close()
       logger.info('stopped')
@@ -145,14 +150,7 @@ export const startServer = async (
 }
 
 const main = async () => {
-  let config: Config
-  try {
-    config = loadConfig(process.env)
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error
-    process.stderr.write(`${error.message}\n`)
-    process.exit(78) // EX_CONFIG
-  }
+  const config = loadConfig(process.env)
   const logger = createLogger(config.LOG_LEVEL)
   const running = await startServer(config, createDeps(config, { logger }))
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
@@ -168,9 +166,4 @@ const main = async () => {
   }
 }
 
-if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href) {
-  main().catch((error) => {
-    process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`)
-    process.exit(1)
-  })
-}
+runMain(import.meta.url, main)

@@ -53,6 +53,7 @@ export const configSchema = v.object({
   PORT: integer(3000, 0, 65535),
   HOST: v.optional(v.pipe(v.string(), v.trim(), v.minLength(1)), '0.0.0.0'),
   LOG_LEVEL: v.optional(v.picklist(['debug', 'info', 'warn', 'error', 'silent']), 'info'),
+  METRICS_ENABLED: boolean(true),
   DATABASE_URL: url('mysql://root@127.0.0.1:3306/chat', ['mysql:']),
   DATABASE_POOL_SIZE: integer(10, 1, 500),
   DATABASE_MIGRATE_ON_START: boolean(true),

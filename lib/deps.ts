@@ -1,7 +1,9 @@
 import type { SQSClient } from '@aws-sdk/client-sqs'
+import { type BacklogMonitor, createBacklogMonitor } from './backlog.ts'
 import type { Config } from './config.ts'
 import { createDatabase, type Database, type Db } from './db.ts'
 import { createLogger, type Logger } from './logger.ts'
+import { useMetrics } from './metrics.ts'
 import {
   countQueuedJobs,
   createJobQueue,
@@ -13,7 +15,7 @@ import {
   type QueueName,
 } from './queue.ts'
 import { createRedis, type Redis } from './redis.ts'
-import { createSearch, type Search } from './search.ts'
+import { countUnindexed, createSearch, type Search } from './search.ts'
 import { type Clock, systemClock } from './time.ts'
 import { newToken } from './tokens.ts'
 
@@ -32,6 +34,8 @@ export interface Deps {
   queue: JobQueue
   inFlightJobs: () => Promise<number>
   search: Search
+  /** Queue, dead-letter and index backlog, cached for GET /ready and the GET /metrics gauges. */
+  backlog: BacklogMonitor
   /** Named liveness checks of the backing services, for GET /ready. */
   probes: Record<string, () => Promise<unknown>>
   close(): Promise<void>
@@ -72,6 +76,7 @@ export const createDeps = (
   })
   const queue = createJobQueue(sqs, queueUrls, { flushMs: isLambda ? 0 : config.SQS_FLUSH_MS, logger })
   const search = createSearch(config, { logger })
+  useMetrics(config.METRICS_ENABLED ? (isLambda ? 'emf' : 'prometheus') : 'off')
   return {
     config,
     logger,
@@ -88,6 +93,13 @@ export const createDeps = (
     inFlightJobs: async () =>
       countQueuedJobs(sqs, [...Object.values(await queueUrls()), ...Object.values(await deadLetterUrls())]),
     search,
+    backlog: createBacklogMonitor({
+      sqs,
+      queueUrls,
+      deadLetterUrls,
+      countIndexPending: () => countUnindexed(database.db),
+      logger,
+    }),
     probes: {
       mysql: () => database.pool.query('SELECT 1'),
       redis: () => redis.ping(),

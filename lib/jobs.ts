@@ -6,6 +6,9 @@ import * as v from 'valibot'
 
 const id = v.pipe(v.number(), v.integer(), v.minValue(1))
 const token = v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{32}$/))
+// The X-Request-Id of the request that accepted the job, for the consumers' log lines. Optional:
+// jobs queued before it existed still parse. Short, since 25 jobs share one SQS message.
+const rid = v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(128)))
 
 export const chatJobSchema = v.strictObject({
   op: v.picklist(['create', 'update']),
@@ -14,6 +17,7 @@ export const chatJobSchema = v.strictObject({
   chat: id,
   title: v.nullable(v.pipe(v.string(), v.maxLength(255))),
   version: id,
+  rid,
 })
 
 export const messageJobSchema = v.strictObject({
@@ -24,6 +28,7 @@ export const messageJobSchema = v.strictObject({
   message: id,
   body: v.pipe(v.string(), v.minLength(1), v.maxLength(10_000)),
   version: id,
+  rid,
 })
 
 export type ChatJob = v.InferOutput<typeof chatJobSchema>

@@ -213,7 +213,7 @@ const updatedAfterCollision = <T extends Versioned>(
 ) => refused.filter((job) => job.op === 'create' && (storedOf(job)?.version ?? 0) > job.version)
 
 /** Reports the jobs a collision refused: logged as errors, failed to the DLQ. */
-const failRefused = <T extends { app: number; chat: number; version: number }>(
+const failRefused = <T extends { app: number; chat: number; version: number; rid?: string | undefined }>(
   deps: Pick<PersistDeps, 'logger'>,
   jobs: T[],
   inDoubt: T[],
@@ -221,6 +221,7 @@ const failRefused = <T extends { app: number; chat: number; version: number }>(
   const error = new NumberCollisionError(jobs)
   deps.logger.error('number collision', {
     err: error,
+    request_ids: jobs.map((job) => job.rid),
     ...(inDoubt.length > 0 && { updated_before_detected: new NumberCollisionError(inDoubt).message }),
   })
   throw error

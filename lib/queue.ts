@@ -13,6 +13,7 @@ import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda'
 import type { Config } from './config.ts'
 import { UnavailableError } from './errors.ts'
 import type { Logger } from './logger.ts'
+import { recordJobsAccepted, trackBufferDepth } from './metrics.ts'
 
 export type QueueName = 'chats' | 'messages'
 
@@ -188,10 +189,15 @@ export const createJobQueue = (
   const pending: Record<QueueName, Pending[]> = { chats: [], messages: [] }
   const timers: Partial<Record<QueueName, NodeJS.Timeout>> = {}
   const inFlightSends = new Set<Promise<void>>()
+  const untrackBuffer = trackBufferDepth(() => ({
+    chats: pending.chats.length,
+    messages: pending.messages.length,
+  }))
 
   const sendBatch = async (queue: QueueName, packs: Array<{ items: Pending[] }>) => {
     const settle = (index: number, error?: unknown) => {
       for (const item of packs[index]!.items) error ? item.reject(error) : item.resolve()
+      if (!error) recordJobsAccepted(queue, packs[index]!.items.length)
     }
     try {
       const url = (await urls())[queue]
@@ -257,6 +263,7 @@ export const createJobQueue = (
     },
     close: async function close() {
       await this.flush()
+      untrackBuffer()
     },
   }
 }

@@ -6,6 +6,7 @@ import type { Config } from './config.ts'
 import { type Db, retryOnDeadlock, withDatabase } from './db.ts'
 import { NotFoundError, UnavailableError } from './errors.ts'
 import type { Logger } from './logger.ts'
+import { timeSearch } from './metrics.ts'
 
 // Design of message search (see also the README's dated entry):
 //
@@ -543,7 +544,7 @@ export const createSearch = (
     alias,
     ensureIndex,
     bulkIndex,
-    search,
+    search: timeSearch(search),
     ping: async () => {
       if (!(await client.ping({}, { requestTimeout: 1_500, maxRetries: 0 })))
         throw new Error('search did not answer')

@@ -8,6 +8,19 @@ import { toSqsBody } from './queue.ts'
 /** Sends each body as an SQS message of its own (a job split out of its pack). */
 export type Resend = (bodies: string[]) => Promise<void>
 
+/** The request id of each job a body holds (`rid`), read even from a body that is not a valid job. */
+const requestIdsIn = (body: string): Array<string | undefined> => {
+  try {
+    const jobs: unknown[] = [JSON.parse(body)].flat()
+    return jobs.map((job) => {
+      const rid = (job as { rid?: unknown } | null)?.rid
+      return typeof rid === 'string' ? rid : undefined
+    })
+  } catch {
+    return [undefined]
+  }
+}
+
 /**
  * Runs an SQS batch through `persist` with partial-failure reporting. A record holds one job or a
  * pack of them. The jobs of every record are written together; if that fails, each record is
@@ -84,11 +97,14 @@ export const processBatch = async <Job>(
   }
 
   for (const { record, error } of failures) {
-    logger.warn('job failed', {
-      message_id: record.messageId,
-      receive_count: record.attributes?.ApproximateReceiveCount,
-      err: error,
-    })
+    for (const requestId of requestIdsIn(record.body)) {
+      logger.warn('job failed', {
+        request_id: requestId,
+        message_id: record.messageId,
+        receive_count: record.attributes?.ApproximateReceiveCount,
+        err: error,
+      })
+    }
   }
   if (failures.length > 0 && failures.length === event.Records.length) {
     throw new AggregateError(

@@ -1,9 +1,10 @@
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda'
 import type { Deps } from '../../lib/deps.ts'
+import { processJobBatch } from '../../lib/job-report.ts'
 import { parseChatPack } from '../../lib/jobs.ts'
 import type { Logger } from '../../lib/logger.ts'
 import { type PersistDeps, persistChats } from '../../lib/persist.ts'
-import { createResend, processBatch } from '../../lib/sqs.ts'
+import { createResend } from '../../lib/sqs.ts'
 
 export type PersistChatsDeps = Omit<PersistDeps, 'logger'> & { logger: Logger } & Pick<
     Deps,
@@ -13,5 +14,5 @@ export type PersistChatsDeps = Omit<PersistDeps, 'logger'> & { logger: Logger } 
 export const createPersistChatsConsumer = (deps: PersistChatsDeps) => {
   const resend = createResend(deps.sqs, async () => (await deps.queueUrls()).chats)
   return (event: SQSEvent): Promise<SQSBatchResponse> =>
-    processBatch(event, parseChatPack, (jobs) => persistChats(deps, jobs), resend, deps.logger)
+    processJobBatch('chats', event, parseChatPack, (jobs) => persistChats(deps, jobs), resend, deps.logger)
 }

@@ -1,9 +1,10 @@
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda'
 import type { Deps } from '../../lib/deps.ts'
+import { processJobBatch } from '../../lib/job-report.ts'
 import { parseMessagePack } from '../../lib/jobs.ts'
 import type { Logger } from '../../lib/logger.ts'
 import { type PersistDeps, persistMessages } from '../../lib/persist.ts'
-import { createResend, processBatch } from '../../lib/sqs.ts'
+import { createResend } from '../../lib/sqs.ts'
 
 export type PersistMessagesDeps = Omit<PersistDeps, 'logger'> & { logger: Logger } & Pick<
     Deps,
@@ -13,5 +14,12 @@ export type PersistMessagesDeps = Omit<PersistDeps, 'logger'> & { logger: Logger
 export const createPersistMessagesConsumer = (deps: PersistMessagesDeps) => {
   const resend = createResend(deps.sqs, async () => (await deps.queueUrls()).messages)
   return (event: SQSEvent): Promise<SQSBatchResponse> =>
-    processBatch(event, parseMessagePack, (jobs) => persistMessages(deps, jobs), resend, deps.logger)
+    processJobBatch(
+      'messages',
+      event,
+      parseMessagePack,
+      (jobs) => persistMessages(deps, jobs),
+      resend,
+      deps.logger,
+    )
 }

@@ -137,9 +137,21 @@ export const searchPageOutput = v.strictObject({ data: v.array(searchHitOutput),
 
 export const healthOutput = v.strictObject({ status: v.literal('ok') })
 
+const queueDepth = v.strictObject({ visible: count, in_flight: count, dead_letter: count })
+
 export const readyOutput = v.strictObject({
   status: v.literal('ready'),
   services: v.record(v.string(), v.literal('up')),
+  /** Null when the backlog could not be read within the probe timeout. */
+  backlog: v.optional(
+    v.nullable(
+      v.strictObject({
+        queues: v.strictObject({ chats: queueDepth, messages: queueDepth }),
+        search_index_pending: count,
+        as_of: v.string(),
+      }),
+    ),
+  ),
 })
 
 export const errorOutput = v.strictObject({

@@ -12,6 +12,7 @@ import {
   PayloadTooLargeError,
 } from '../errors.ts'
 import type { Logger } from '../logger.ts'
+import { recordRequest } from '../metrics.ts'
 
 export interface ApiEnv {
   Variables: { requestId: string; logger: Logger }
@@ -95,6 +96,7 @@ const requestContext =
     const started = performance.now()
     await (c.req.method === 'GET' || c.req.method === 'HEAD' ? next() : limitBody(c, next))
     c.header('X-Request-Id', requestId)
+    recordRequest(c.req.method, c.req.routePath, c.res.status, performance.now() - started)
     // The route pattern, not the URL: tokens are credentials and stay out of logs.
     requestLogger.info('request', {
       method: c.req.method,
