@@ -8,14 +8,16 @@ import { toSqsBody } from './queue.ts'
 /** Sends each body as an SQS message of its own (a job split out of its pack). */
 export type Resend = (bodies: string[]) => Promise<void>
 
-/** The request id of each job a body holds (`rid`), read even from a body that is not a valid job. */
+/** A job's request id (`rid`), read even from what is not a valid job. */
+const requestIdOf = (job: unknown) => {
+  const rid = (job as { rid?: unknown } | null)?.rid
+  return typeof rid === 'string' ? rid : undefined
+}
+
+/** The request id of each job a body holds, read even from a body that is not a valid job. */
 const requestIdsIn = (body: string): Array<string | undefined> => {
   try {
-    const jobs: unknown[] = [JSON.parse(body)].flat()
-    return jobs.map((job) => {
-      const rid = (job as { rid?: unknown } | null)?.rid
-      return typeof rid === 'string' ? rid : undefined
-    })
+    return [JSON.parse(body)].flat().map(requestIdOf)
   } catch {
     return [undefined]
   }
@@ -85,11 +87,15 @@ export const processBatch = async <Job>(
     }
     try {
       await resend(failed.map(({ raw }) => toSqsBody(raw as object)))
-      logger.warn('jobs split out of their pack to retry alone', {
-        message_id: item.record.messageId,
-        split: failed.length,
-        err: failed[0]!.error,
-      })
+      for (const { raw, error } of failed) {
+        logger.warn('job failed', {
+          request_id: requestIdOf(raw),
+          message_id: item.record.messageId,
+          receive_count: item.record.attributes?.ApproximateReceiveCount,
+          split_out: true,
+          err: error,
+        })
+      }
     } catch (error) {
       // The pack comes back whole; its jobs that were written are idempotent.
       failures.push({ record: item.record, error })

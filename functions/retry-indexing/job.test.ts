@@ -149,13 +149,16 @@ describe('createRetryIndexingJob', () => {
       'SELECT id FROM chats WHERE application_id = ? AND number = 1',
       [app],
     )
+    const chatId = (chat as Array<{ id: number }>)[0]!.id
     const { count } = await deps.search.client.count({
       index: deps.search.alias,
-      query: { term: { chat_id: (chat as Array<{ id: number }>)[0]!.id } },
+      query: { term: { chat_id: chatId } },
     })
 
     expect(summary).toMatchObject({ pending: 10_000, indexed: 10_000, failed: 0 })
     expect(count).toBe(10_000)
     expect(await countUnindexed(deps.db)).toBe(0)
+    // The worker's database is shared with the files after this one (a reindex test copies it all).
+    await deps.database.pool.query('DELETE FROM messages WHERE chat_id = ?', [chatId])
   })
 })
