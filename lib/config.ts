@@ -57,6 +57,8 @@ export const configSchema = v.object({
   DATABASE_URL: url('mysql://root@127.0.0.1:3306/chat', ['mysql:']),
   DATABASE_POOL_SIZE: integer(10, 1, 500),
   DATABASE_MIGRATE_ON_START: boolean(true),
+  DATABASE_LOCK_WAIT_TIMEOUT_S: integer(5, 1, 3600),
+  DATABASE_QUERY_TIMEOUT_MS: integer(10_000, 100, 3_600_000),
   REDIS_URL: url('redis://127.0.0.1:6379', ['redis:', 'rediss:']),
   REDIS_KEY_PREFIX: v.optional(
     v.pipe(v.string(), v.regex(/^[A-Za-z0-9_:.-]{0,64}$/, 'must be a plain key prefix')),
@@ -78,6 +80,9 @@ export const configSchema = v.object({
   SQS_MAX_RECEIVES: integer(5, 1, 1000),
   SQS_VISIBILITY_TIMEOUT_S: integer(30, 1, 43200),
   SQS_FLUSH_MS: integer(2, 0, 1000),
+  SQS_TIMEOUT_MS: integer(3000, 100, 60_000),
+  SQS_MAX_JOBS_IN_FLIGHT: integer(10_000, 1, 1_000_000),
+  SQS_MAX_BYTES_IN_FLIGHT: integer(32 * 1024 * 1024, 64 * 1024, 2 ** 31),
   SQS_POLLERS: integer(2, 0, 64),
   ELASTICSEARCH_URL: url('http://127.0.0.1:9200', ['http:', 'https:']),
   SEARCH_INDEX: name('messages'),

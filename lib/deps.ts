@@ -61,7 +61,11 @@ export const createDeps = (
   config: Config,
   { logger = createLogger(config.LOG_LEVEL), isLambda = false }: { logger?: Logger; isLambda?: boolean } = {},
 ): Deps => {
-  const database = createDatabase(config.DATABASE_URL, config.DATABASE_POOL_SIZE)
+  const database = createDatabase(config.DATABASE_URL, {
+    poolSize: config.DATABASE_POOL_SIZE,
+    lockWaitTimeoutS: config.DATABASE_LOCK_WAIT_TIMEOUT_S,
+    queryTimeoutMs: config.DATABASE_QUERY_TIMEOUT_MS,
+  })
   const redis = createRedis(config.REDIS_URL, config.REDIS_KEY_PREFIX)
   // Requests see Redis failures as 503s; the connection's own errors are only worth a log line.
   redis.on('error', (error) => logger.debug('redis connection error', { err: error }))
@@ -74,7 +78,13 @@ export const createDeps = (
     await queueUrls()
     return lookUpDeadLetterQueues(sqs, config)
   })
-  const queue = createJobQueue(sqs, queueUrls, { flushMs: isLambda ? 0 : config.SQS_FLUSH_MS, logger })
+  const queue = createJobQueue(sqs, queueUrls, {
+    flushMs: isLambda ? 0 : config.SQS_FLUSH_MS,
+    timeoutMs: config.SQS_TIMEOUT_MS,
+    maxJobs: config.SQS_MAX_JOBS_IN_FLIGHT,
+    maxBytes: config.SQS_MAX_BYTES_IN_FLIGHT,
+    logger,
+  })
   const search = createSearch(config, { logger })
   useMetrics(config.METRICS_ENABLED ? (isLambda ? 'emf' : 'prometheus') : 'off')
   return {
@@ -91,7 +101,11 @@ export const createDeps = (
     queue,
     // Dead-lettered jobs hold numbers too: a redrive would bring them back.
     inFlightJobs: async () =>
-      countQueuedJobs(sqs, [...Object.values(await queueUrls()), ...Object.values(await deadLetterUrls())]),
+      countQueuedJobs(
+        sqs,
+        [...Object.values(await queueUrls()), ...Object.values(await deadLetterUrls())],
+        config.SQS_TIMEOUT_MS,
+      ),
     search,
     backlog: createBacklogMonitor({
       sqs,
@@ -101,9 +115,10 @@ export const createDeps = (
       logger,
     }),
     probes: {
-      mysql: () => database.pool.query('SELECT 1'),
-      redis: () => redis.ping(),
-      sqs: () => queueUrls(),
+      mysql: () => database.ping(),
+      // A write: a Redis that answers PING may still refuse writes (maxmemory, a replica).
+      redis: () => redis.set('ready', '1', 'PX', 60_000),
+      sqs: () => queue.ping(),
       search: () => search.ping(),
     },
     close: async () => {

@@ -62,16 +62,32 @@ describe('the SQS job queue', () => {
     const queue = createJobQueue(
       deps.sqs,
       async () => ({ chats: 'http://127.0.0.1:1/q', messages: 'http://127.0.0.1:1/q' }),
-      {
-        flushMs: 1,
-        logger: deps.logger,
-      },
+      { flushMs: 1, timeoutMs: 1_000, maxJobs: 100, maxBytes: 1024 * 1024, logger: deps.logger },
     )
 
     const results = await Promise.allSettled([queue.send('chats', { a: 1 }), queue.send('chats', { a: 2 })])
 
     expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected'])
     expect(results.map((r) => (r as PromiseRejectedResult).reason.status)).toEqual([503, 503])
+  })
+
+  it('refuses a job at once, with a 503 that says nothing was created, past the bytes held in flight', async () => {
+    const queue = createJobQueue(deps.sqs, deps.queueUrls, {
+      flushMs: 50,
+      timeoutMs: 1_000,
+      maxJobs: 100,
+      maxBytes: 100_000,
+      logger: deps.logger,
+    })
+    const big = { body: 'x'.repeat(60_000) }
+
+    const first = queue.send('chats', big)
+    const second = await queue.send('chats', big).catch((error: Error) => error)
+    await first
+    const third = queue.send('chats', big)
+
+    expect(second).toMatchObject({ status: 503, message: expect.stringMatching(/nothing was created/) })
+    await expect(third).resolves.toBeUndefined()
   })
 
   it('pauses polling while the backing services are down, so an outage does not burn receives', async () => {

@@ -20,6 +20,8 @@ export type QueueName = 'chats' | 'messages'
 /** Sends jobs to SQS. `send` resolves only once SQS has accepted the job. */
 export interface JobQueue {
   send(queue: QueueName, job: object): Promise<void>
+  /** Resolves when SQS answers a call on the messages queue within `timeoutMs`. */
+  ping(): Promise<void>
   /** Sends what is buffered. */
   flush(): Promise<void>
   close(): Promise<void>
@@ -43,8 +45,14 @@ export const createSqsClient = (config: Config) => {
     endpoint: config.SQS_ENDPOINT,
     ...(credentials && { credentials }),
     maxAttempts: 2,
+    // A bound on a silent socket for every call, long polls included (they wait up to 20 s);
+    // request-path calls have a tighter deadline of their own (SQS_TIMEOUT_MS).
+    requestHandler: { connectionTimeout: 2_000, socketTimeout: 30_000 },
   })
 }
+
+/** Send options that give up on an SQS call, retries included, after `ms`. */
+export const deadline = (ms: number) => ({ abortSignal: AbortSignal.timeout(ms) })
 
 const queueNames = (config: Config): Record<QueueName, string> => ({
   chats: config.SQS_CHATS_QUEUE,
@@ -103,7 +111,11 @@ const lookUp = async (
   const entries = await Promise.all(
     (Object.entries(names) as Array<[QueueName, string]>).map(
       async ([queue, name]) =>
-        [queue, (await sqs.send(new GetQueueUrlCommand({ QueueName: name }))).QueueUrl!] as const,
+        // In Lambda this runs on a request's path: it must not outlast the request.
+        [
+          queue,
+          (await sqs.send(new GetQueueUrlCommand({ QueueName: name }), deadline(5_000))).QueueUrl!,
+        ] as const,
     ),
   )
   return Object.fromEntries(entries) as Record<QueueName, string>
@@ -119,7 +131,7 @@ export const lookUpDeadLetterQueues = (sqs: SQSClient, config: Config) => lookUp
  * An upper bound on the jobs in these queues: every message, visible, in flight or delayed, counted
  * as a full pack.
  */
-export const countQueuedJobs = async (sqs: SQSClient, queueUrls: string[]) => {
+export const countQueuedJobs = async (sqs: SQSClient, queueUrls: string[], timeoutMs: number) => {
   const counts = await Promise.all(
     queueUrls.map(async (url) => {
       const { Attributes = {} } = await sqs.send(
@@ -131,6 +143,7 @@ export const countQueuedJobs = async (sqs: SQSClient, queueUrls: string[]) => {
             'ApproximateNumberOfMessagesDelayed',
           ],
         }),
+        deadline(timeoutMs),
       )
       return Object.values(Attributes).reduce((sum, value) => sum + Number(value ?? 0), 0)
     }),
@@ -175,20 +188,41 @@ const packJobs = (items: Pending[]) => {
   return packs
 }
 
+export interface JobQueueOptions {
+  flushMs: number
+  /** Deadline of one SendMessageBatch call, retries included. */
+  timeoutMs: number
+  /** Jobs and bytes buffered or being sent; past either bound a job is refused at once. */
+  maxJobs: number
+  maxBytes: number
+  logger: Pick<Logger, 'warn'>
+}
+
+// What a client may assume about its create after a 503. A refusal SQS stated, or a job never
+// sent, created nothing. A call that timed out or broke may have delivered the batch: the job may
+// persist, and since the Idempotency-Key record was written with the number, a retry under the same
+// key gets the same number and re-sends the same job, which the consumer's upsert makes a no-op.
+const NOT_CREATED = 'the queue is unavailable and nothing was created or changed; try again shortly'
+const MAYBE_CREATED =
+  'the queue did not confirm in time, so this create or update may have happened; retrying is safe, and a create retried with the same Idempotency-Key gets the same number'
+
 /**
  * A write-behind buffer in front of SendMessageBatch: jobs sent within `flushMs` of each other
  * share SQS messages (packs of up to 25) and calls (up to 10 messages), which is what lets one
  * server take thousands of writes a second. Each caller's promise settles with its own pack's
- * outcome, so a request answers 202 only after SQS accepted its job, and 503 when SQS refused it.
+ * outcome, so a request answers 202 only after SQS accepted its job, and 503 when SQS refused it
+ * or did not answer within `timeoutMs`. The buffer is bounded: when SQS stalls, requests past
+ * `maxJobs` or `maxBytes` get their 503 at once instead of piling up in memory.
  */
 export const createJobQueue = (
   sqs: SQSClient,
   urls: () => Promise<Record<QueueName, string>>,
-  { flushMs, logger }: { flushMs: number; logger: Pick<Logger, 'warn'> },
+  { flushMs, timeoutMs, maxJobs, maxBytes, logger }: JobQueueOptions,
 ): JobQueue => {
   const pending: Record<QueueName, Pending[]> = { chats: [], messages: [] }
   const timers: Partial<Record<QueueName, NodeJS.Timeout>> = {}
   const inFlightSends = new Set<Promise<void>>()
+  const held = { jobs: 0, bytes: 0 }
   const untrackBuffer = trackBufferDepth(() => ({
     chats: pending.chats.length,
     messages: pending.messages.length,
@@ -196,11 +230,22 @@ export const createJobQueue = (
 
   const sendBatch = async (queue: QueueName, packs: Array<{ items: Pending[] }>) => {
     const settle = (index: number, error?: unknown) => {
-      for (const item of packs[index]!.items) error ? item.reject(error) : item.resolve()
+      for (const item of packs[index]!.items) {
+        held.jobs--
+        held.bytes -= item.bytes
+        error ? item.reject(error) : item.resolve()
+      }
       if (!error) recordJobsAccepted(queue, packs[index]!.items.length)
     }
+    let url: string
     try {
-      const url = (await urls())[queue]
+      url = (await urls())[queue]
+    } catch (error) {
+      for (const index of packs.keys())
+        settle(index, new UnavailableError('the queue is', { cause: error, message: NOT_CREATED }))
+      return
+    }
+    try {
       const result = await sqs.send(
         new SendMessageBatchCommand({
           QueueUrl: url,
@@ -209,6 +254,7 @@ export const createJobQueue = (
             MessageBody: `[${pack.items.map((item) => item.body).join(',')}]`,
           })),
         }),
+        deadline(timeoutMs),
       )
       const failed = new Map((result.Failed ?? []).map((entry) => [Number(entry.Id), entry]))
       for (const index of packs.keys()) {
@@ -218,12 +264,16 @@ export const createJobQueue = (
           logger.warn('SQS refused a message', { code: failure.Code, sender_fault: failure.SenderFault })
           settle(
             index,
-            new UnavailableError('the queue is', { cause: new Error(failure.Message ?? failure.Code) }),
+            new UnavailableError('the queue is', {
+              cause: new Error(failure.Message ?? failure.Code),
+              message: NOT_CREATED,
+            }),
           )
         }
       }
     } catch (error) {
-      for (const index of packs.keys()) settle(index, new UnavailableError('the queue is', { cause: error }))
+      for (const index of packs.keys())
+        settle(index, new UnavailableError('the queue is', { cause: error, message: MAYBE_CREATED }))
     }
   }
 
@@ -252,10 +302,23 @@ export const createJobQueue = (
     send: (queue, job) =>
       new Promise<void>((resolve, reject) => {
         const body = toSqsBody(job)
+        if (held.jobs + 1 > maxJobs || held.bytes + body.length > maxBytes) {
+          reject(new UnavailableError('the queue is', { message: NOT_CREATED }))
+          return
+        }
+        held.jobs++
+        held.bytes += body.length
         pending[queue].push({ body, bytes: body.length, resolve, reject })
         if (pending[queue].length >= MAX_BATCH_ENTRIES * MAX_JOBS_PER_MESSAGE || flushMs === 0) drain(queue)
         else timers[queue] ??= setTimeout(() => drain(queue), flushMs)
       }),
+    ping: async () => {
+      const { messages } = await urls()
+      await sqs.send(
+        new GetQueueAttributesCommand({ QueueUrl: messages, AttributeNames: ['QueueArn'] }),
+        deadline(timeoutMs),
+      )
+    },
     flush: async () => {
       drain('chats')
       drain('messages')

@@ -1,6 +1,6 @@
 import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs'
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda'
-import { isConnectionError } from './db.ts'
+import { isDatabaseUnavailable } from './db.ts'
 import type { Parsed } from './jobs.ts'
 import type { Logger } from './logger.ts'
 import { toSqsBody } from './queue.ts'
@@ -71,8 +71,8 @@ export const processBatch = async <Job>(
       try {
         await persist(item.jobs)
       } catch (error) {
-        // A database that does not answer fails every job alike: no point trying them one by one.
-        if (item.jobs.length === 1 || isConnectionError(error))
+        // A database that cannot serve now fails every job alike: no point trying them one by one.
+        if (item.jobs.length === 1 || isDatabaseUnavailable(error))
           failed.push(...item.jobs.map((job) => ({ raw: job, error })))
         else
           for (const job of item.jobs) {
