@@ -339,6 +339,9 @@ export interface Poller {
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
+/** A poller's deletes and visibility changes: short calls, bounded so that a stop always ends. */
+const CALL_TIMEOUT_MS = 10_000
+
 /**
  * Long-polls a queue and hands each batch, shaped as Lambda's SQSEvent, to the same consumer
  * function the cloud runs. Deletes what succeeded; failures come back after a short backoff
@@ -400,6 +403,7 @@ export const startPoller = (
           VisibilityTimeout: seconds(record),
         })),
       }),
+      deadline(CALL_TIMEOUT_MS),
     )
     if (Failed.length > 0)
       throw new Error(`SQS refused ${Failed.length} visibility changes: ${Failed[0]!.Code}`)
@@ -436,6 +440,7 @@ export const startPoller = (
               ReceiptHandle: record.receiptHandle,
             })),
           }),
+          deadline(CALL_TIMEOUT_MS),
         )
         const refused = new Set(Failed.map((entry) => Number(entry.Id)))
         pending = pending.filter((_, index) => refused.has(index))
@@ -455,8 +460,9 @@ export const startPoller = (
   }
 
   const pollOnce = async () => {
-    // Never aborted: SQS may hand messages to a receive the client gave up on, and they would
-    // then wait out their visibility timeout with one receive spent.
+    // Not aborted on stop: SQS may hand messages to a receive the client gave up on, and they
+    // would then wait out their visibility timeout with one receive spent. Only an SQS that does
+    // not answer at all (well past the long poll) is given up on, so that a stop always ends.
     const { Messages = [] } = await sqs.send(
       new ReceiveMessageCommand({
         QueueUrl: queueUrl,
@@ -468,6 +474,7 @@ export const startPoller = (
           'ApproximateFirstReceiveTimestamp',
         ],
       }),
+      deadline((waitSeconds + 5) * 1000),
     )
     if (Messages.length === 0) return
     const records: SQSRecord[] = Messages.map((message) => ({
