@@ -1,7 +1,7 @@
 import { GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs'
 import type { Logger } from './logger.ts'
 import { backlogUpdated, queueMessages, searchIndexPending } from './metrics.ts'
-import { deadLetterUrl, type QueueName } from './queue.ts'
+import type { QueueName } from './queue.ts'
 
 /** SQS messages (packs of up to 25 jobs) of one queue, by state. */
 export interface QueueDepth {
@@ -21,7 +21,8 @@ export interface Backlog {
 export interface BacklogDeps {
   sqs: SQSClient
   queueUrls: () => Promise<Record<QueueName, string>>
-  /** The persisted messages whose index write has not landed (lib/search.ts countPending today). */
+  deadLetterUrls: () => Promise<Record<QueueName, string>>
+  /** The persisted messages whose index write has not landed (lib/search.ts countUnindexed). */
   countIndexPending: () => Promise<number>
   logger: Pick<Logger, 'warn'>
 }
@@ -46,15 +47,15 @@ const messagesIn = async (
 
 /** Reads the queues' and dead-letter queues' depths and the index backlog, now. */
 export const readBacklog = async (deps: Omit<BacklogDeps, 'logger'>, now = new Date()): Promise<Backlog> => {
-  const urls = await deps.queueUrls()
-  const depthOf = async (url: string): Promise<QueueDepth> => {
+  const [urls, deadLetterUrls] = await Promise.all([deps.queueUrls(), deps.deadLetterUrls()])
+  const depthOf = async (queue: QueueName): Promise<QueueDepth> => {
     const [[visible, delayed, inFlight], [deadVisible, deadInFlight]] = await Promise.all([
-      messagesIn(deps.sqs, url, [
+      messagesIn(deps.sqs, urls[queue], [
         'ApproximateNumberOfMessages',
         'ApproximateNumberOfMessagesDelayed',
         'ApproximateNumberOfMessagesNotVisible',
       ]),
-      messagesIn(deps.sqs, deadLetterUrl(url), [
+      messagesIn(deps.sqs, deadLetterUrls[queue], [
         'ApproximateNumberOfMessages',
         'ApproximateNumberOfMessagesNotVisible',
       ]),
@@ -62,8 +63,8 @@ export const readBacklog = async (deps: Omit<BacklogDeps, 'logger'>, now = new D
     return { visible: visible! + delayed!, in_flight: inFlight!, dead_letter: deadVisible! + deadInFlight! }
   }
   const [chats, messages, pending] = await Promise.all([
-    depthOf(urls.chats),
-    depthOf(urls.messages),
+    depthOf('chats'),
+    depthOf('messages'),
     deps.countIndexPending(),
   ])
   return { queues: { chats, messages }, search_index_pending: pending, as_of: now.toISOString() }

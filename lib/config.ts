@@ -40,11 +40,9 @@ const url = (fallback: string, protocols: readonly string[]) =>
     fallback,
   )
 
-const name = (fallback: string) =>
-  v.optional(
-    v.pipe(v.string(), v.trim(), v.regex(/^[A-Za-z0-9_.:-]{1,80}$/, 'must be a plain name')),
-    fallback,
-  )
+const plainName = v.pipe(v.string(), v.trim(), v.regex(/^[A-Za-z0-9_.:-]{1,80}$/, 'must be a plain name'))
+
+const name = (fallback: string) => v.optional(plainName, fallback)
 
 /**
  * Every environment variable the system reads, with its default. The defaults run the system
@@ -76,6 +74,9 @@ export const configSchema = v.object({
   SQS_CREATE_QUEUES: boolean(true),
   SQS_CHATS_QUEUE: name('chats'),
   SQS_MESSAGES_QUEUE: name('messages'),
+  // By default `<queue>-dlq`, the names the server and LocalStack create; the CDK stack's are generated.
+  SQS_CHATS_DEAD_LETTER_QUEUE: v.optional(plainName),
+  SQS_MESSAGES_DEAD_LETTER_QUEUE: v.optional(plainName),
   SQS_MAX_RECEIVES: integer(5, 1, 1000),
   SQS_VISIBILITY_TIMEOUT_S: integer(30, 1, 43200),
   SQS_FLUSH_MS: integer(2, 0, 1000),

@@ -6,15 +6,17 @@ import { createLiveHub, type LiveHub } from './live/hub.ts'
 import { createLogger, type Logger } from './logger.ts'
 import { useMetrics } from './metrics.ts'
 import {
+  countQueuedJobs,
   createJobQueue,
   createSqsClient,
   ensureQueues,
   type JobQueue,
+  lookUpDeadLetterQueues,
   lookUpQueues,
   type QueueName,
 } from './queue.ts'
 import { createRedis, type Redis } from './redis.ts'
-import { countPending, createSearch, type Search } from './search.ts'
+import { countUnindexed, createSearch, type Search } from './search.ts'
 import { type Clock, systemClock } from './time.ts'
 import { newToken } from './tokens.ts'
 
@@ -29,6 +31,7 @@ export interface Deps {
   redis: Redis
   sqs: SQSClient
   queueUrls: () => Promise<Record<QueueName, string>>
+  deadLetterUrls: () => Promise<Record<QueueName, string>>
   queue: JobQueue
   inFlightJobs: () => Promise<number>
   search: Search
@@ -73,6 +76,11 @@ export const createDeps = (
   const queueUrls = once(() =>
     config.SQS_CREATE_QUEUES && !isLambda ? ensureQueues(sqs, config) : lookUpQueues(sqs, config),
   )
+  // After queueUrls: where the server creates the queues, it creates the dead-letter queues first.
+  const deadLetterUrls = once(async () => {
+    await queueUrls()
+    return lookUpDeadLetterQueues(sqs, config)
+  })
   const queue = createJobQueue(sqs, queueUrls, {
     flushMs: isLambda ? 0 : config.SQS_FLUSH_MS,
     timeoutMs: config.SQS_TIMEOUT_MS,
@@ -80,7 +88,7 @@ export const createDeps = (
     maxBytes: config.SQS_MAX_BYTES_IN_FLIGHT,
     logger,
   })
-  const search = createSearch(config, { redis, logger })
+  const search = createSearch(config, { logger })
   const live = createLiveHub({
     redis,
     redisUrl: config.REDIS_URL,
@@ -102,11 +110,24 @@ export const createDeps = (
     redis,
     sqs,
     queueUrls,
+    deadLetterUrls,
     queue,
-    inFlightJobs: () => queue.inFlight(),
+    // Dead-lettered jobs hold numbers too: a redrive would bring them back.
+    inFlightJobs: async () =>
+      countQueuedJobs(
+        sqs,
+        [...Object.values(await queueUrls()), ...Object.values(await deadLetterUrls())],
+        config.SQS_TIMEOUT_MS,
+      ),
     search,
     live,
-    backlog: createBacklogMonitor({ sqs, queueUrls, countIndexPending: () => countPending(redis), logger }),
+    backlog: createBacklogMonitor({
+      sqs,
+      queueUrls,
+      deadLetterUrls,
+      countIndexPending: () => countUnindexed(database.db),
+      logger,
+    }),
     probes: {
       mysql: () => database.ping(),
       // A write: a Redis that answers PING may still refuse writes (maxmemory, a replica).

@@ -52,32 +52,33 @@ describe('the consumers’ log lines', () => {
     expect(JSON.stringify(lines)).not.toContain(base.token)
   })
 
-  it('names the request id of every job of a record that failed', async () => {
+  it('names the request id of every job that failed, packed or not', async () => {
     // Its number is taken by another create: this job goes to the dead-letter queue, loudly.
     await consume(sqsEvent([job(10, 'req-first')]))
     lines = []
     const collision = job(10, 'req-second', { version: Date.now() * 1000 + 99 })
-
     const invalid = [job(13, 'req-valid-job'), { ...job(14, 'req-invalid-job'), body: '' }]
 
+    const alone = { body: JSON.stringify({ ...job(15, 'req-alone'), body: '' }), messageId: 'alone' }
+
     const result = await consume(
-      sqsEvent([collision, job(11, 'req-packed-with-it')], job(12, 'req-fine'), invalid),
+      sqsEvent([collision, job(11, 'req-packed-with-it')], job(12, 'req-fine'), invalid, alone),
     )
 
-    expect(result.batchItemFailures).toHaveLength(2)
+    // The failing jobs of a pack are split out (re-sent alone); the one alone fails its record.
+    expect(result.batchItemFailures).toEqual([{ itemIdentifier: 'alone' }])
     const warnings = linesWith('job failed')
     expect(warnings.map((line) => line.request_id).sort()).toEqual([
+      'req-alone',
       'req-invalid-job',
-      'req-packed-with-it',
       'req-second',
-      'req-valid-job',
     ])
     for (const line of warnings) expect(line.level).toBe('warn')
     expect(linesWith('number collision').flatMap((line) => line.request_ids as string[])).toContain(
       'req-second',
     )
     expect(linesWith('batch persisted')).toEqual([
-      expect.objectContaining({ records: 3, failed_records: 2, jobs: 1 }),
+      expect.objectContaining({ records: 4, failed_records: 1, jobs: 3 }),
     ])
   })
 })

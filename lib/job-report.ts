@@ -1,9 +1,9 @@
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda'
-import { acceptedAt } from './jobs.ts'
+import { acceptedAt, type Parsed } from './jobs.ts'
 import type { Logger } from './logger.ts'
 import { recordJobsPersisted } from './metrics.ts'
 import type { QueueName } from './queue.ts'
-import { processBatch } from './sqs.ts'
+import { processBatch, type Resend } from './sqs.ts'
 
 /** What the consumers' log lines say about a job: never its token (a credential) or its body. */
 export interface ReportedJob {
@@ -20,13 +20,14 @@ export interface ReportedJob {
  * naming its request id and the persistence lag metrics; for the batch, one `info` line with
  * counts and lag. Failures are logged with their request ids by processBatch.
  *
- * @example processJobBatch('messages', event, parseMessageJobs, (jobs) => persistMessages(deps, jobs), deps.logger)
+ * @example processJobBatch('messages', event, parseMessagePack, (jobs) => persistMessages(deps, jobs), resend, deps.logger)
  */
 export const processJobBatch = async <Job extends ReportedJob>(
   queue: QueueName,
   event: SQSEvent,
-  parse: (body: string) => Job[],
+  parse: (body: string) => Array<Parsed<Job>>,
   persist: (jobs: Job[]) => Promise<void>,
+  resend: Resend,
   logger: Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>,
   now: () => number = Date.now,
 ): Promise<SQSBatchResponse> => {
@@ -56,7 +57,7 @@ export const processJobBatch = async <Job extends ReportedJob>(
   }
   let failedRecords = event.Records.length
   try {
-    const response = await processBatch(event, parse, persistAndReport, logger)
+    const response = await processBatch(event, parse, persistAndReport, resend, logger)
     failedRecords = response.batchItemFailures.length
     return response
   } finally {

@@ -20,8 +20,6 @@ export type QueueName = 'chats' | 'messages'
 /** Sends jobs to SQS. `send` resolves only once SQS has accepted the job. */
 export interface JobQueue {
   send(queue: QueueName, job: object): Promise<void>
-  /** An upper bound on the jobs sent and not yet persisted, across every server (dead letters included). */
-  inFlight(): Promise<number>
   /** Resolves when SQS answers a call on the messages queue within `timeoutMs`. */
   ping(): Promise<void>
   /** Sends what is buffered. */
@@ -61,11 +59,13 @@ const queueNames = (config: Config): Record<QueueName, string> => ({
   messages: config.SQS_MESSAGES_QUEUE,
 })
 
-/** Dead-letter queue name of a queue. */
+/** Dead-letter queue name of a queue, unless configured. */
 export const deadLetterName = (name: string) => `${name}-dlq`
 
-/** The dead-letter queue's URL from its queue's (the name is the URL's last segment). */
-export const deadLetterUrl = (queueUrl: string) => queueUrl.replace(/[^/]+$/, (name) => deadLetterName(name))
+const deadLetterNames = (config: Config): Record<QueueName, string> => ({
+  chats: config.SQS_CHATS_DEAD_LETTER_QUEUE ?? deadLetterName(config.SQS_CHATS_QUEUE),
+  messages: config.SQS_MESSAGES_DEAD_LETTER_QUEUE ?? deadLetterName(config.SQS_MESSAGES_QUEUE),
+})
 
 /**
  * Creates the queues, their dead-letter queues and redrive policies if missing. Idempotent; safe
@@ -76,7 +76,7 @@ export const ensureQueues = async (sqs: SQSClient, config: Config): Promise<Reco
   for (const [queue, name] of Object.entries(queueNames(config)) as Array<[QueueName, string]>) {
     const dlq = await sqs.send(
       new CreateQueueCommand({
-        QueueName: deadLetterName(name),
+        QueueName: deadLetterNames(config)[queue],
         Attributes: { MessageRetentionPeriod: '1209600' },
       }),
     )
@@ -104,10 +104,12 @@ export const ensureQueues = async (sqs: SQSClient, config: Config): Promise<Reco
   return urls
 }
 
-/** Looks up the queue URLs without creating anything (Lambda, where the stack owns the queues). */
-export const lookUpQueues = async (sqs: SQSClient, config: Config): Promise<Record<QueueName, string>> => {
+const lookUp = async (
+  sqs: SQSClient,
+  names: Record<QueueName, string>,
+): Promise<Record<QueueName, string>> => {
   const entries = await Promise.all(
-    (Object.entries(queueNames(config)) as Array<[QueueName, string]>).map(
+    (Object.entries(names) as Array<[QueueName, string]>).map(
       async ([queue, name]) =>
         // In Lambda this runs on a request's path: it must not outlast the request.
         [
@@ -117,6 +119,36 @@ export const lookUpQueues = async (sqs: SQSClient, config: Config): Promise<Reco
     ),
   )
   return Object.fromEntries(entries) as Record<QueueName, string>
+}
+
+/** Looks up the queue URLs without creating anything (Lambda, where the stack owns the queues). */
+export const lookUpQueues = (sqs: SQSClient, config: Config) => lookUp(sqs, queueNames(config))
+
+/** Looks up the dead-letter queues' URLs, by their configured names. */
+export const lookUpDeadLetterQueues = (sqs: SQSClient, config: Config) => lookUp(sqs, deadLetterNames(config))
+
+/**
+ * An upper bound on the jobs in these queues: every message, visible, in flight or delayed, counted
+ * as a full pack.
+ */
+export const countQueuedJobs = async (sqs: SQSClient, queueUrls: string[], timeoutMs: number) => {
+  const counts = await Promise.all(
+    queueUrls.map(async (url) => {
+      const { Attributes = {} } = await sqs.send(
+        new GetQueueAttributesCommand({
+          QueueUrl: url,
+          AttributeNames: [
+            'ApproximateNumberOfMessages',
+            'ApproximateNumberOfMessagesNotVisible',
+            'ApproximateNumberOfMessagesDelayed',
+          ],
+        }),
+        deadline(timeoutMs),
+      )
+      return Object.values(Attributes).reduce((sum, value) => sum + Number(value ?? 0), 0)
+    }),
+  )
+  return counts.reduce((sum, count) => sum + count, 0) * MAX_JOBS_PER_MESSAGE
 }
 
 /**
@@ -280,27 +312,6 @@ export const createJobQueue = (
         if (pending[queue].length >= MAX_BATCH_ENTRIES * MAX_JOBS_PER_MESSAGE || flushMs === 0) drain(queue)
         else timers[queue] ??= setTimeout(() => drain(queue), flushMs)
       }),
-    inFlight: async () => {
-      // Dead-lettered jobs hold numbers too: a redrive would bring them back.
-      const all = Object.values(await urls()).flatMap((url) => [url, deadLetterUrl(url)])
-      const counts = await Promise.all(
-        all.map(async (url) => {
-          const { Attributes = {} } = await sqs.send(
-            new GetQueueAttributesCommand({
-              QueueUrl: url,
-              AttributeNames: [
-                'ApproximateNumberOfMessages',
-                'ApproximateNumberOfMessagesNotVisible',
-                'ApproximateNumberOfMessagesDelayed',
-              ],
-            }),
-            deadline(timeoutMs),
-          )
-          return Object.values(Attributes).reduce((sum, value) => sum + Number(value ?? 0), 0)
-        }),
-      )
-      return counts.reduce((sum, count) => sum + count, 0) * MAX_JOBS_PER_MESSAGE
-    },
     ping: async () => {
       const { messages } = await urls()
       await sqs.send(
@@ -326,10 +337,20 @@ export interface Poller {
   stop(): Promise<void>
 }
 
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** A poller's deletes and visibility changes: short calls, bounded so that a stop always ends. */
+const CALL_TIMEOUT_MS = 10_000
+
 /**
  * Long-polls a queue and hands each batch, shaped as Lambda's SQSEvent, to the same consumer
  * function the cloud runs. Deletes what succeeded; failures come back after a short backoff
  * and, past the receive limit, go to the dead-letter queue by the queue's redrive policy.
+ *
+ * Nothing a poller holds is spent by a deploy or a slow batch: stopping lets an open receive
+ * finish (SQS may already have handed it messages, each counting one receive) and processes what
+ * it got; a batch keeps its messages invisible for as long as it runs (a heartbeat extends their
+ * visibility every third of the timeout); deletes that SQS refuses, in part or whole, are retried.
  */
 export const startPoller = (
   sqs: SQSClient,
@@ -339,17 +360,20 @@ export const startPoller = (
   {
     concurrency,
     logger,
-    waitSeconds = 20,
+    waitSeconds = 2,
+    visibilityTimeoutS = 30,
     isHealthy = async () => true,
   }: {
     concurrency: number
     logger: Logger
+    /** The long poll; stopping waits for it, so it bounds the shutdown (and sets the empty-poll rate). */
     waitSeconds?: number
+    /** The queue's visibility timeout, renewed while the consumer runs. */
+    visibilityTimeoutS?: number
     /** Whether what the consumer writes to answers; while it does not, polling pauses. */
     isHealthy?: () => Promise<boolean>
   },
 ): Poller => {
-  const abort = new AbortController()
   let isStopping = false
   // Shared by the loops: one outage pauses them all, and one probe at a time decides.
   let outage: Promise<void> | undefined
@@ -361,7 +385,7 @@ export const startPoller = (
     outage ??= (async () => {
       logger.warn('backing services down: polling paused')
       for (let delay = 500; !isStopping && !(await isHealthy()); delay = Math.min(delay * 2, 5_000)) {
-        await new Promise((resolve) => setTimeout(resolve, delay))
+        await pause(delay)
       }
       logger.warn('backing services back: polling resumed')
       outage = undefined
@@ -369,7 +393,76 @@ export const startPoller = (
     return outage
   }
 
+  const setVisibility = async (records: SQSRecord[], seconds: (record: SQSRecord) => number) => {
+    const { Failed = [] } = await sqs.send(
+      new ChangeMessageVisibilityBatchCommand({
+        QueueUrl: queueUrl,
+        Entries: records.map((record, index) => ({
+          Id: String(index),
+          ReceiptHandle: record.receiptHandle,
+          VisibilityTimeout: seconds(record),
+        })),
+      }),
+      deadline(CALL_TIMEOUT_MS),
+    )
+    if (Failed.length > 0)
+      throw new Error(`SQS refused ${Failed.length} visibility changes: ${Failed[0]!.Code}`)
+  }
+
+  /** Runs the handler while renewing the batch's visibility. */
+  const handleWithHeartbeat = async (records: SQSRecord[]) => {
+    const heartbeat = setInterval(
+      () => {
+        setVisibility(records, () => visibilityTimeoutS).catch((error) =>
+          logger.warn('could not extend the visibility of a running batch', { err: error }),
+        )
+      },
+      // A third of the timeout: two chances to land before the batch would become visible.
+      Math.max(500, (visibilityTimeoutS * 1000) / 3),
+    )
+    try {
+      return await handler({ Records: records })
+    } finally {
+      clearInterval(heartbeat)
+    }
+  }
+
+  /** Deletes the done records, retrying the entries SQS refuses; what stays is redelivered (idempotent). */
+  const deleteDone = async (records: SQSRecord[]) => {
+    let pending = records
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const { Failed = [] } = await sqs.send(
+          new DeleteMessageBatchCommand({
+            QueueUrl: queueUrl,
+            Entries: pending.map((record, index) => ({
+              Id: String(index),
+              ReceiptHandle: record.receiptHandle,
+            })),
+          }),
+          deadline(CALL_TIMEOUT_MS),
+        )
+        const refused = new Set(Failed.map((entry) => Number(entry.Id)))
+        pending = pending.filter((_, index) => refused.has(index))
+        if (pending.length === 0) return
+        logger.warn('SQS refused some deletes', { count: pending.length, code: Failed[0]?.Code, attempt })
+      } catch (error) {
+        logger.warn('deleting done jobs failed', { err: error, attempt })
+      }
+      if (attempt === 4) {
+        logger.error('done jobs could not be deleted; they will be delivered again', {
+          count: pending.length,
+        })
+        return
+      }
+      await pause(100 * 2 ** attempt)
+    }
+  }
+
   const pollOnce = async () => {
+    // Not aborted on stop: SQS may hand messages to a receive the client gave up on, and they
+    // would then wait out their visibility timeout with one receive spent. Only an SQS that does
+    // not answer at all (well past the long poll) is given up on, so that a stop always ends.
     const { Messages = [] } = await sqs.send(
       new ReceiveMessageCommand({
         QueueUrl: queueUrl,
@@ -381,10 +474,9 @@ export const startPoller = (
           'ApproximateFirstReceiveTimestamp',
         ],
       }),
-      { abortSignal: abort.signal },
+      deadline((waitSeconds + 5) * 1000),
     )
-    // Another loop found the services down while this one waited: leave the jobs for later.
-    if (Messages.length === 0 || outage) return
+    if (Messages.length === 0) return
     const records: SQSRecord[] = Messages.map((message) => ({
       messageId: message.MessageId!,
       receiptHandle: message.ReceiptHandle!,
@@ -401,10 +493,15 @@ export const startPoller = (
       eventSourceARN: queueArn,
       awsRegion: '',
     }))
+    // Another loop found the services down while this one waited: give the jobs back untouched.
+    if (outage) {
+      await setVisibility(records, () => 0).catch(() => undefined)
+      return
+    }
     let failedIds = new Set(records.map((record) => record.messageId))
     let isOutage = false
     try {
-      const response = await handler({ Records: records })
+      const response = await handleWithHeartbeat(records)
       failedIds = new Set(response.batchItemFailures.map((failure) => failure.itemIdentifier))
     } catch (error) {
       isOutage = !(await isHealthy())
@@ -412,28 +509,12 @@ export const startPoller = (
     }
     const done = records.filter((record) => !failedIds.has(record.messageId))
     const failed = records.filter((record) => failedIds.has(record.messageId))
-    if (done.length > 0) {
-      await sqs.send(
-        new DeleteMessageBatchCommand({
-          QueueUrl: queueUrl,
-          Entries: done.map((record, index) => ({ Id: String(index), ReceiptHandle: record.receiptHandle })),
-        }),
-      )
-    }
+    if (done.length > 0) await deleteDone(done)
     if (isOutage) return waitForRecovery()
     if (failed.length > 0) {
-      await sqs
-        .send(
-          new ChangeMessageVisibilityBatchCommand({
-            QueueUrl: queueUrl,
-            Entries: failed.map((record, index) => ({
-              Id: String(index),
-              ReceiptHandle: record.receiptHandle,
-              VisibilityTimeout: Math.min(2 ** Number(record.attributes.ApproximateReceiveCount), 60),
-            })),
-          }),
-        )
-        .catch((error) => logger.warn('could not shorten the visibility of failed jobs', { err: error }))
+      await setVisibility(failed, (record) =>
+        Math.min(2 ** Number(record.attributes.ApproximateReceiveCount), 60),
+      ).catch((error) => logger.warn('could not shorten the visibility of failed jobs', { err: error }))
     }
   }
 
@@ -442,12 +523,13 @@ export const startPoller = (
     while (!isStopping) {
       try {
         await outage
+        if (isStopping) break
         await pollOnce()
         backoff = 100
       } catch (error) {
         if (isStopping) break
         logger.warn('polling failed, retrying', { err: error, delay_ms: backoff })
-        await new Promise((resolve) => setTimeout(resolve, backoff))
+        await pause(backoff)
         backoff = Math.min(backoff * 2, 5_000)
       }
     }
@@ -457,7 +539,6 @@ export const startPoller = (
   return {
     stop: async () => {
       isStopping = true
-      abort.abort()
       await Promise.allSettled(loops)
     },
   }

@@ -1,10 +1,11 @@
 import { SendMessageCommand } from '@aws-sdk/client-sqs'
+import { eq } from 'drizzle-orm'
 import { describe, expect, it } from 'vitest'
+import { messages } from '../../db/schema.ts'
 import { errorOutput, readyOutput } from '../../lib/api/schemas.ts'
 import { silentLogger } from '../../lib/logger.ts'
-import { deadLetterUrl } from '../../lib/queue.ts'
-import { addPending } from '../../lib/search.ts'
-import { expectShape } from '../../tests/factories.ts'
+import { countUnindexed } from '../../lib/search.ts'
+import { expectShape, insertApplicationRows } from '../../tests/factories.ts'
 import { createTestDeps } from '../../tests/harness.ts'
 import { createHealthApp } from './app.ts'
 
@@ -36,9 +37,13 @@ describe('GET /health and GET /ready', () => {
 
   it('shows the queue, dead-letter and index backlog in /ready, and stays ready with dead letters', async () => {
     const deps = await createTestDeps()
-    const urls = await deps.queueUrls()
-    await deps.sqs.send(new SendMessageCommand({ QueueUrl: deadLetterUrl(urls.messages), MessageBody: '[]' }))
-    await addPending(deps.redis, [{ chatId: 1, number: 2, version: 3 }])
+    await deps.sqs.send(
+      new SendMessageCommand({ QueueUrl: (await deps.deadLetterUrls()).messages, MessageBody: '[]' }),
+    )
+    // The worker's database is shared with other files: count what this test adds to the outbox.
+    const before = await countUnindexed(deps.db)
+    const { chatIds } = await insertApplicationRows(deps.db, [1])
+    await deps.db.update(messages).set({ unindexedVersion: 3 }).where(eq(messages.chatId, chatIds[0]!))
 
     const res = await createHealthApp(deps).request('/ready')
 
@@ -46,8 +51,9 @@ describe('GET /health and GET /ready', () => {
     const body = expectShape(readyOutput, await res.json())
     expect(body.backlog).toMatchObject({
       queues: { messages: { visible: 0, dead_letter: 1 }, chats: { dead_letter: 0 } },
-      search_index_pending: 1,
+      search_index_pending: before + 1,
     })
+    await deps.db.update(messages).set({ unindexedVersion: 0 }).where(eq(messages.chatId, chatIds[0]!))
     await deps.close()
   })
 

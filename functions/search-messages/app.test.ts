@@ -194,7 +194,7 @@ describe('GET /applications/:token/chats/:chat/messages/search', () => {
   it('answers 503 with Retry-After, quickly, when the search engine is down', async () => {
     const dead = createSearch(
       { ...deps.config, ELASTICSEARCH_URL: 'http://127.0.0.1:1' },
-      { redis: deps.redis, logger: silentLogger },
+      { logger: silentLogger },
     )
     const deadApp = createSearchMessagesApp({ ...deps, search: dead })
     const started = performance.now()
@@ -218,7 +218,7 @@ describe('GET /applications/:token/chats/:chat/messages/search', () => {
     const stop = await listen(port)
     const search = createSearch(
       { ...deps.config, ELASTICSEARCH_URL: `http://127.0.0.1:${port}` },
-      { redis: deps.redis, logger: silentLogger },
+      { logger: silentLogger },
     )
     const started = performance.now()
     const res = await createSearchMessagesApp({ ...deps, search }).request(searchPath('hello'))
