@@ -1,9 +1,9 @@
 import { Client, errors as esErrors, type estypes } from '@elastic/elasticsearch'
-import { and, asc, eq, gt, inArray, or, type SQL } from 'drizzle-orm'
+import { and, asc, eq, gt, inArray, or, type SQL, sql } from 'drizzle-orm'
 import { applications, chats, messages } from '../db/schema.ts'
 import type { SearchQuery } from './api/schemas.ts'
 import type { Config } from './config.ts'
-import { type Db, withDatabase } from './db.ts'
+import { type Db, prepared, withDatabase } from './db.ts'
 import { NotFoundError, UnavailableError } from './errors.ts'
 import type { Logger } from './logger.ts'
 import type { Redis } from './redis.ts'
@@ -293,19 +293,25 @@ export const loadDocuments = async (db: Db, keys: Array<{ chatId: number; number
 export const loadDocumentPage = (db: Db, afterId: number, limit: number, where?: SQL) =>
   documentsWhere(db, and(gt(messages.id, afterId), where), limit)
 
+const chatIdByNumber = prepared((db) =>
+  db
+    .select({ chatId: chats.id })
+    .from(applications)
+    .leftJoin(
+      chats,
+      and(eq(chats.applicationId, applications.id), eq(chats.number, sql.placeholder('chatNumber'))),
+    )
+    .where(eq(applications.token, sql.placeholder('token')))
+    .limit(1)
+    .prepare(),
+)
+
 /**
  * Resolves a chat's internal id from its application token and number: 404 for an unknown
  * application or chat (one query either way).
  */
 export const resolveChatId = async (db: Db, token: string, chatNumber: number): Promise<number> => {
-  const [row] = await withDatabase(() =>
-    db
-      .select({ chatId: chats.id })
-      .from(applications)
-      .leftJoin(chats, and(eq(chats.applicationId, applications.id), eq(chats.number, chatNumber)))
-      .where(eq(applications.token, token))
-      .limit(1),
-  )
+  const [row] = await withDatabase(() => chatIdByNumber(db).execute({ token, chatNumber }))
   if (!row) throw new NotFoundError('application not found')
   if (row.chatId === null) throw new NotFoundError(`chat ${chatNumber} not found`)
   return row.chatId

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { type Context, Hono, type MiddlewareHandler } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
 import { HTTPException } from 'hono/http-exception'
+import type { RouterRoute } from 'hono/types'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import { allRoutes } from '../api/routes.ts'
 import {
@@ -72,37 +73,59 @@ export const allowedMethods = (path: string): string[] => {
   return [...new Set(methods)]
 }
 
-const limitBody = bodyLimit({
+const PAYLOAD_TOO_LARGE = `the request body is over the limit of ${MAX_BODY_BYTES} bytes`
+
+const streamingLimit = bodyLimit({
   maxSize: MAX_BODY_BYTES,
   onError: () => {
-    throw new PayloadTooLargeError(`the request body is over the limit of ${MAX_BODY_BYTES} bytes`)
+    throw new PayloadTooLargeError(PAYLOAD_TOO_LARGE)
   },
 })
 
 /**
- * Request id, a per-request child logger, the body limit and one access log line. Installed by every app, so it
- * must run once even when all apps are mounted on one root: later copies see the id and step aside.
+ * The body limit. A declared Content-Length is checked without touching the body, which leaves the
+ * server's fast body read (no WHATWG Request, no web stream) to the handler; only a body of unknown
+ * length (chunked) is streamed through Hono's counting limit.
+ */
+const limitBody: MiddlewareHandler = (c, next) => {
+  const length = c.req.header('content-length')
+  if (length === undefined || c.req.header('transfer-encoding') !== undefined) return streamingLimit(c, next)
+  if (Number(length) > MAX_BODY_BYTES) throw new PayloadTooLargeError(PAYLOAD_TOO_LARGE)
+  return next()
+}
+
+/** Where every request's end is observed: the access log line (route pattern, never the URL). */
+const requestEnded = (c: Context<ApiEnv>, ms: number) => {
+  // The route pattern, not the URL: tokens are credentials and stay out of logs.
+  c.get('logger').info('request', {
+    method: c.req.method,
+    route: c.req.routePath,
+    status: c.res.status,
+    ms: Math.round(ms * 10) / 10,
+  })
+}
+
+/**
+ * Request id, a per-request child logger, the body limit and one access log line. Every function's
+ * app installs it; on the server's root it runs once (see mountApis), and a copy that still meets a
+ * request that already has an id steps aside.
  */
 const requestContext =
   (logger: Logger): MiddlewareHandler<ApiEnv> =>
   async (c, next) => {
     if (c.get('requestId')) return next()
+    const started = performance.now()
     const incoming = c.req.header('x-request-id')
     const requestId = incoming && REQUEST_ID.test(incoming) ? incoming : randomUUID()
-    const requestLogger = logger.child({ request_id: requestId })
     c.set('requestId', requestId)
-    c.set('logger', requestLogger)
-    const started = performance.now()
+    c.set('logger', logger.child({ request_id: requestId }))
     await (c.req.method === 'GET' || c.req.method === 'HEAD' ? next() : limitBody(c, next))
     c.header('X-Request-Id', requestId)
-    // The route pattern, not the URL: tokens are credentials and stay out of logs.
-    requestLogger.info('request', {
-      method: c.req.method,
-      route: c.req.routePath,
-      status: c.res.status,
-      ms: Math.round((performance.now() - started) * 10) / 10,
-    })
+    requestEnded(c, performance.now() - started)
   }
+
+/** Marks the shared middleware, so that mountApis can leave the function apps' copies out. */
+const SHARED = Symbol('shared request middleware')
 
 /**
  * A Hono app with the shared error rendering, 404/405 answers, request ids, access logs and the
@@ -110,7 +133,7 @@ const requestContext =
  */
 export const createApi = (logger: Logger) => {
   const app = new Hono<ApiEnv>()
-  app.use('*', requestContext(logger))
+  app.use('*', Object.assign(requestContext(logger), { [SHARED]: true }))
   app.onError((error, c) => toErrorResponse(error, c, logger))
   app.notFound((c) => {
     const allowed = allowedMethods(c.req.path)
@@ -123,4 +146,19 @@ export const createApi = (logger: Logger) => {
     return toErrorResponse(error, c, logger)
   })
   return app
+}
+
+/**
+ * Mounts function apps (each built on createApi) on a root built by createApi. Unlike
+ * `root.route('/', app)`, which would chain every app's copy of the shared middleware and wrap every
+ * handler in the app's own error handler, this adds only the apps' routes: the root's middleware,
+ * error handler and 404/405 answers, which are the same, serve them all once.
+ */
+export const mountApis = <E extends ApiEnv>(root: Hono<E>, apps: Array<{ routes: RouterRoute[] }>) => {
+  for (const app of apps) {
+    for (const route of app.routes) {
+      if (!(SHARED in route.handler)) root.on(route.method, route.path, route.handler as MiddlewareHandler<E>)
+    }
+  }
+  return root
 }
