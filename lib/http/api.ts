@@ -119,7 +119,17 @@ const requestContext =
     const requestId = incoming && REQUEST_ID.test(incoming) ? incoming : randomUUID()
     c.set('requestId', requestId)
     c.set('logger', logger.child({ request_id: requestId }))
-    await (c.req.method === 'GET' || c.req.method === 'HEAD' ? next() : limitBody(c, next))
+    if (c.req.method === 'GET' || c.req.method === 'HEAD') await next()
+    else {
+      // A body over the limit is rejected here, before the handler: render it here too, so that
+      // it gets its request id and access log line like any other answer.
+      try {
+        await limitBody(c, next)
+      } catch (error) {
+        if (!(error instanceof PayloadTooLargeError)) throw error
+        c.res = toErrorResponse(error, c, logger)
+      }
+    }
     c.header('X-Request-Id', requestId)
     requestEnded(c, performance.now() - started)
   }
