@@ -137,6 +137,7 @@ describe('the shared middleware on a server root', () => {
   it('passes a streaming response through without buffering it', async () => {
     const firstChunk = await new Promise<string>((resolve, reject) => {
       const req = httpRequest({ host: '127.0.0.1', port, path: '/stream', agent: false }, (res) => {
+        expect(res.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/)
         res.once('data', (chunk) => {
           resolve(String(chunk))
           releaseStream()
@@ -148,6 +149,7 @@ describe('the shared middleware on a server root', () => {
     })
 
     expect(firstChunk).toBe('first\n')
+    expect(accessLines()).toEqual([expect.objectContaining({ route: '/stream', status: 200 })])
   })
 })
 

@@ -119,6 +119,9 @@ const requestContext =
     const requestId = incoming && REQUEST_ID.test(incoming) ? incoming : randomUUID()
     c.set('requestId', requestId)
     c.set('logger', logger.child({ request_id: requestId }))
+    // Before the response exists, the header joins every response the context builds; set later, it
+    // would make Hono rebuild the response around a web stream of its body.
+    c.header('X-Request-Id', requestId)
     if (c.req.method === 'GET' || c.req.method === 'HEAD') await next()
     else {
       // A body over the limit is rejected here, before the handler: render it here too, so that
@@ -130,7 +133,8 @@ const requestContext =
         c.res = toErrorResponse(error, c, logger)
       }
     }
-    c.header('X-Request-Id', requestId)
+    // A Response built by hand (a stream, say) did not go through the context: add it there.
+    if (!c.res.headers.has('x-request-id')) c.header('X-Request-Id', requestId)
     requestEnded(c, performance.now() - started)
   }
 
