@@ -14,5 +14,7 @@ const running = await startServer(config, createDeps(config, { logger: createLog
     app.post('/bench/noop', jsonBody(v.strictObject({ body: v.string() })), (c) => c.json({ number: 1 }, 202))
   },
 })
-process.send!(running.port)
+// To the parent over IPC; on stderr when started by hand (e.g. under a profiler).
+if (process.send) process.send(running.port)
+else process.stderr.write(`READY ${running.port}\n`)
 process.once('SIGTERM', () => running.stop().then(() => process.exit(0)))
