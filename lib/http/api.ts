@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import { type Context, Hono, type MiddlewareHandler } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
 import { HTTPException } from 'hono/http-exception'
@@ -73,6 +74,20 @@ export const allowedMethods = (path: string): string[] => {
   return [...new Set(methods)]
 }
 
+type NodeBindings = { incoming?: IncomingMessage; outgoing?: ServerResponse }
+
+/**
+ * A request header. On @hono/node-server it is read from Node's own header object: the first
+ * `c.req.header()` call builds a WHATWG Headers of every header, which costs more than the rest of
+ * the middleware. Elsewhere (Lambda, `app.request()`), it is `c.req.header()`.
+ */
+export const requestHeader = (c: Context, name: string): string | undefined => {
+  const incoming = (c.env as NodeBindings | undefined)?.incoming
+  if (!incoming?.headers) return c.req.header(name)
+  const value = incoming.headers[name]
+  return Array.isArray(value) ? value.join(', ') : value
+}
+
 const PAYLOAD_TOO_LARGE = `the request body is over the limit of ${MAX_BODY_BYTES} bytes`
 
 const streamingLimit = bodyLimit({
@@ -88,8 +103,9 @@ const streamingLimit = bodyLimit({
  * length (chunked) is streamed through Hono's counting limit.
  */
 const limitBody: MiddlewareHandler = (c, next) => {
-  const length = c.req.header('content-length')
-  if (length === undefined || c.req.header('transfer-encoding') !== undefined) return streamingLimit(c, next)
+  const length = requestHeader(c, 'content-length')
+  if (length === undefined || requestHeader(c, 'transfer-encoding') !== undefined)
+    return streamingLimit(c, next)
   if (Number(length) > MAX_BODY_BYTES) throw new PayloadTooLargeError(PAYLOAD_TOO_LARGE)
   return next()
 }
@@ -115,13 +131,17 @@ const requestContext =
   async (c, next) => {
     if (c.get('requestId')) return next()
     const started = performance.now()
-    const incoming = c.req.header('x-request-id')
+    const incoming = requestHeader(c, 'x-request-id')
     const requestId = incoming && REQUEST_ID.test(incoming) ? incoming : randomUUID()
     c.set('requestId', requestId)
     c.set('logger', logger.child({ request_id: requestId }))
-    // Before the response exists, the header joins every response the context builds; set later, it
-    // would make Hono rebuild the response around a web stream of its body.
-    c.header('X-Request-Id', requestId)
+    // Set before the response exists, so that every response carries it, hand-built ones (streams)
+    // included. On Node, straight on the ServerResponse (writeHead merges it): a Hono header would
+    // build a WHATWG Headers for every response; set after the handler, it would even make Hono
+    // rebuild the response around a web stream of its body.
+    const outgoing = (c.env as NodeBindings | undefined)?.outgoing
+    if (outgoing?.setHeader) outgoing.setHeader('X-Request-Id', requestId)
+    else c.header('X-Request-Id', requestId)
     if (c.req.method === 'GET' || c.req.method === 'HEAD') await next()
     else {
       // A body over the limit is rejected here, before the handler: render it here too, so that
@@ -133,8 +153,8 @@ const requestContext =
         c.res = toErrorResponse(error, c, logger)
       }
     }
-    // A Response built by hand (a stream, say) did not go through the context: add it there.
-    if (!c.res.headers.has('x-request-id')) c.header('X-Request-Id', requestId)
+    // Off Node, a Response built by hand (a stream, say) did not go through the context: add it.
+    if (!outgoing?.setHeader && !c.res.headers.has('x-request-id')) c.header('X-Request-Id', requestId)
     requestEnded(c, performance.now() - started)
   }
 
