@@ -58,13 +58,28 @@ export const writeStdout = (line: string) => {
   }
 }
 
+/** `,"key":value` for each field JSON can hold (undefined and functions are left out, as JSON.stringify does). */
+const jsonMembers = (fields: LogFields | undefined) => {
+  let members = ''
+  if (fields) {
+    for (const key in fields) {
+      const value = JSON.stringify(serialize(fields[key]))
+      if (value !== undefined) members += `,${JSON.stringify(key)}:${value}`
+    }
+  }
+  return members
+}
+
+// Lines are built as strings: the base fields (a child's request_id, say) are serialized once, when
+// the child is made. A field named like an earlier one comes later in the line, and JSON readers
+// keep the last, so it overrides it as before.
 class JsonLogger implements Logger {
   readonly #threshold: number
   readonly #level: LogLevel
   readonly #write: (line: string) => void
-  readonly #base: LogFields
+  readonly #base: string
 
-  constructor(level: LogLevel, write: (line: string) => void, base: LogFields) {
+  constructor(level: LogLevel, write: (line: string) => void, base: string) {
     this.#level = level
     this.#threshold = RANK[level]
     this.#write = write
@@ -73,9 +88,10 @@ class JsonLogger implements Logger {
 
   #log(level: Exclude<LogLevel, 'silent'>, msg: string, fields?: LogFields) {
     if (RANK[level] < this.#threshold) return
-    const entry: LogFields = { level, time: new Date().toISOString(), msg, ...this.#base }
-    if (fields) for (const key in fields) entry[key] = serialize(fields[key])
-    this.#write(JSON.stringify(entry))
+    const time = new Date().toISOString()
+    this.#write(
+      `{"level":"${level}","time":"${time}","msg":${JSON.stringify(msg)}${this.#base}${jsonMembers(fields)}}`,
+    )
   }
 
   debug(msg: string, fields?: LogFields) {
@@ -91,7 +107,7 @@ class JsonLogger implements Logger {
     this.#log('error', msg, fields)
   }
   child(fields: LogFields): Logger {
-    return new JsonLogger(this.#level, this.#write, { ...this.#base, ...fields })
+    return new JsonLogger(this.#level, this.#write, this.#base + jsonMembers(fields))
   }
 }
 
@@ -105,7 +121,7 @@ export const createLogger = (
   level: LogLevel,
   write: (line: string) => void = writeStdout,
   base: LogFields = {},
-): Logger => new JsonLogger(level, write, base)
+): Logger => new JsonLogger(level, write, jsonMembers(base))
 
 /** A logger that keeps nothing: for tests that do not assert on logs. */
 export const silentLogger: Logger = createLogger('silent')
