@@ -40,7 +40,10 @@ const { values: options } = parseArgs({
   },
 })
 const QUICK = options.quick!
-const DURATION_S = Number(process.env.BENCH_DURATION_S ?? (QUICK ? 5 : 10))
+// Each comparison runs its loads in ROUNDS rounds, baseline and project alternating, so that what
+// else the machine does weighs on both alike; each load runs DURATION_S in all.
+const DURATION_S = Number(process.env.BENCH_DURATION_S ?? (QUICK ? 6 : 12))
+const ROUNDS = QUICK ? 2 : 3
 const CONNECTIONS = 100
 const sections = new Set<Section>(
   options.only
@@ -83,6 +86,30 @@ const load = (spec: Omit<LoadSpec, 'connections' | 'durationS'> & Partial<LoadSp
     JSON.stringify({ connections: CONNECTIONS, durationS: DURATION_S, ...spec }),
   ])
 
+/**
+ * Runs the loads in ROUNDS rounds (each load DURATION_S / ROUNDS per round, the order rotating), and
+ * gives each load's mean req/s and its median p50 and p99 over the rounds.
+ */
+const interleaved = async (specs: Array<Parameters<typeof load>[0]>) => {
+  const runs: Figures[][] = specs.map(() => [])
+  for (let round = 0; round < ROUNDS; round++) {
+    for (let k = 0; k < specs.length; k++) {
+      const index = (k + round) % specs.length
+      runs[index]!.push(await load({ ...specs[index]!, durationS: DURATION_S / ROUNDS }))
+    }
+  }
+  return runs.map(
+    (figures): Figures => ({
+      requests_per_s: Math.round(figures.reduce((sum, f) => sum + f.requests_per_s, 0) / figures.length),
+      p50_ms: median(figures.map((f) => f.p50_ms)),
+      p99_ms: median(figures.map((f) => f.p99_ms)),
+      accepted: figures.reduce((sum, f) => sum + f.accepted, 0),
+      errors: figures.reduce((sum, f) => sum + f.errors, 0),
+      non_2xx: figures.reduce((sum, f) => sum + f.non_2xx, 0),
+    }),
+  )
+}
+
 const show = (title: string, f: Figures) => {
   console.log(
     `${title.padEnd(44)} ${String(f.requests_per_s).padStart(7)} req/s  p50 ${f.p50_ms} ms  p99 ${f.p99_ms} ms${f.errors + f.non_2xx ? `  errors ${f.errors}, non-2xx ${f.non_2xx}` : ''}`,
@@ -95,6 +122,7 @@ const percentile = (values: number[], p: number) => {
   const sorted = [...values].sort((a, b) => a - b)
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN
 }
+const median = (values: number[]) => percentile(values, 50)
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 interface Comparison {
@@ -245,49 +273,32 @@ const run = async () => {
     let queued = 0
     let maxMessageRate = 0
     if (sections.has('http')) {
-      console.log('\n# HTTP: bare Hono vs the project (baseline before and after; the ratio uses their mean)')
-      const bare1 = show(
-        'bare Hono: JSON POST parsing its body',
-        await load({ url: `${bare}/noop`, method: 'POST', body: noop }),
-      )
-      const noopFigures = show(
-        'project: no-op POST behind the middleware',
-        await load({ url: `${server}/bench/noop`, method: 'POST', body: noop }),
-      )
-      const chatFigures = show(
-        'project: POST …/chats',
-        await load({
-          url: `${server}/applications/${writer.token}/chats`,
-          method: 'POST',
-          body: '{"title":"bench"}',
-        }),
-      )
-      const messageFigures = show(
-        'project: POST …/chats/1/messages',
-        await load({
-          url: `${server}/applications/${writer.token}/chats/1/messages`,
-          method: 'POST',
-          body: message,
-        }),
-      )
-      const bare2 = show(
-        'bare Hono: JSON POST parsing its body (again)',
-        await load({ url: `${bare}/noop`, method: 'POST', body: noop }),
-      )
-      const bareMean: Figures = {
-        ...bare1,
-        requests_per_s: Math.round((bare1.requests_per_s + bare2.requests_per_s) / 2),
-        p50_ms: (bare1.p50_ms + bare2.p50_ms) / 2,
-        p99_ms: (bare1.p99_ms + bare2.p99_ms) / 2,
-      }
-      compare('no-op POST behind the middleware', bareMean, noopFigures, { minRatio: 0.8 })
-      compare('POST /applications/:token/chats', bareMean, chatFigures, { minRatio: 0.5, maxP99Factor: 2 })
-      compare('POST …/chats/:chat/messages', bareMean, messageFigures, { minRatio: 0.5, maxP99Factor: 2 })
-      queued += chatFigures.accepted + messageFigures.accepted
-      maxMessageRate = messageFigures.requests_per_s
-      const bareHealth = show('bare Hono: GET /health', await load({ url: `${bare}/health` }))
-      const health = show('project: GET /health', await load({ url: `${server}/health` }))
-      compare('GET /health', bareHealth, health, { minRatio: 0.8 })
+      console.log(`\n# HTTP: bare Hono vs the project, ${ROUNDS} rounds alternating`)
+      const [bareFigures, noopFigures, chatFigures, messageFigures] = await interleaved([
+        { url: `${bare}/noop`, method: 'POST', body: noop },
+        { url: `${server}/bench/noop`, method: 'POST', body: noop },
+        { url: `${server}/applications/${writer.token}/chats`, method: 'POST', body: '{"title":"bench"}' },
+        { url: `${server}/applications/${writer.token}/chats/1/messages`, method: 'POST', body: message },
+      ])
+      show('bare Hono: JSON POST parsing its body', bareFigures!)
+      show('project: no-op POST behind the middleware', noopFigures!)
+      show('project: POST …/chats', chatFigures!)
+      show('project: POST …/chats/1/messages', messageFigures!)
+      compare('no-op POST behind the middleware', bareFigures!, noopFigures!, { minRatio: 0.8 })
+      compare('POST /applications/:token/chats', bareFigures!, chatFigures!, {
+        minRatio: 0.5,
+        maxP99Factor: 2,
+      })
+      compare('POST …/chats/:chat/messages', bareFigures!, messageFigures!, {
+        minRatio: 0.5,
+        maxP99Factor: 2,
+      })
+      queued += chatFigures!.accepted + messageFigures!.accepted
+      maxMessageRate = messageFigures!.requests_per_s
+      const [bareHealth, health] = await interleaved([{ url: `${bare}/health` }, { url: `${server}/health` }])
+      show('bare Hono: GET /health', bareHealth!)
+      show('project: GET /health', health!)
+      compare('GET /health', bareHealth!, health!, { minRatio: 0.8 })
     }
 
     if (sections.has('reads')) {
@@ -303,9 +314,13 @@ const run = async () => {
         ],
       ] as const
       for (const [name, path] of paths) {
-        const baseline = show(`bare: ${name}`, await load({ url: `${bare}${path}` }))
-        const project = show(`project: ${name}`, await load({ url: `${server}${path}` }))
-        compare(name, baseline, project, { minRatio: 0.7 })
+        const [baseline, project] = await interleaved([
+          { url: `${bare}${path}` },
+          { url: `${server}${path}` },
+        ])
+        show(`bare: ${name}`, baseline!)
+        show(`project: ${name}`, project!)
+        compare(name, baseline!, project!, { minRatio: 0.7 })
       }
     }
 
@@ -532,7 +547,7 @@ const writeBenchmarksMd = () => {
   const cell = (f: Figures) => `${f.requests_per_s} req/s, p99 ${f.p99_ms} ms`
   const lines = [
     '<!-- bench:start (written by `npm run bench`; edit outside these markers) -->',
-    `Run of ${r.date} on ${r.machine.cpus} cores (${r.machine.model}), ${r.machine.memory_gib} GiB, Node ${r.machine.node}, load average at start ${(r.machine.load_average_at_start as number[]).join(' ')}; ${r.connections} connections, ${r.duration_s} s per load.`,
+    `Run of ${r.date} on ${r.machine.cpus} cores (${r.machine.model}), ${r.machine.memory_gib} GiB, Node ${r.machine.node}, load average at start ${(r.machine.load_average_at_start as number[]).join(' ')}; ${r.connections} connections; each load ${r.duration_s} s in ${ROUNDS} rounds alternating with its baseline (req/s: mean; p99: median of the rounds).`,
     '',
     '| path | bare baseline | this project | ratio | target | met |',
     '| --- | ---: | ---: | ---: | --- | --- |',
