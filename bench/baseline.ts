@@ -79,4 +79,4 @@ const server = serve(
     // To the parent over IPC; on stderr when started by hand (e.g. under a profiler).
     process.send ? process.send(info.port) : process.stderr.write(`READY ${info.port}\n`),
 )
-process.once('SIGTERM', () => server.close(() => pool.end().then(() => process.exit(0))))
+process.once('SIGTERM', () => process.exit(0))

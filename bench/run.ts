@@ -51,7 +51,7 @@ const sections = new Set<Section>(
     : ALL_SECTIONS.filter((section) => !(QUICK && section === 'reconcile')),
 )
 const CHAT_DEPTH = 100_000
-const SEARCH_DOCS = Number(options['search-docs'] ?? (QUICK ? 150_000 : 300_000))
+const SEARCH_DOCS = Number(options['search-docs'] ?? (QUICK ? 120_000 : 200_000))
 const PAGE = `after=${CHAT_DEPTH - 1_000}&limit=50`
 
 // Children write their stdout (the server's access log) to a file: nobody reads it during the run.
@@ -367,7 +367,7 @@ const run = async () => {
 
     if (sections.has('indexing')) {
       console.log('\n# Indexing: what each indexed body field costs (bulk ceiling without it)')
-      const docs = QUICK ? 15_000 : 30_000
+      const docs = QUICK ? 10_000 : 20_000
       const body = INDEX_MAPPINGS.properties!.body as { fields?: Record<string, unknown> }
       const variants: Array<[string, string[]]> = [
         ['all (the project mapping)', []],
