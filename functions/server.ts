@@ -1,11 +1,12 @@
 import { serve } from '@hono/node-server'
-import { type Config, ConfigError, loadConfig } from '../lib/config.ts'
+import { type Config, loadConfig } from '../lib/config.ts'
 import { migrateDatabase } from '../lib/db.ts'
 import { createDeps, type Deps } from '../lib/deps.ts'
 import { createApi, mountApis } from '../lib/http/api.ts'
 import { createLogger } from '../lib/logger.ts'
 import { type Poller, queueArnOf, startPoller } from '../lib/queue.ts'
 import { retryWithBackoff } from '../lib/retry.ts'
+import { runMain } from '../lib/run-main.ts'
 import { startScheduler } from '../lib/scheduler.ts'
 import { createCreateApplicationApp } from './create-application/app.ts'
 import { createCreateChatApp } from './create-chat/app.ts'
@@ -148,14 +149,7 @@ export const startServer = async (
 }
 
 const main = async () => {
-  let config: Config
-  try {
-    config = loadConfig(process.env)
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error
-    process.stderr.write(`${error.message}\n`)
-    process.exit(78) // EX_CONFIG
-  }
+  const config = loadConfig(process.env)
   const logger = createLogger(config.LOG_LEVEL)
   const running = await startServer(config, createDeps(config, { logger }))
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
@@ -171,9 +165,4 @@ const main = async () => {
   }
 }
 
-if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href) {
-  main().catch((error) => {
-    process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`)
-    process.exit(1)
-  })
-}
+runMain(import.meta.url, main)

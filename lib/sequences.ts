@@ -152,8 +152,6 @@ export interface Accepted {
   applicationId: number
   number: number
   version: number
-  /** True when an Idempotency-Key matched an earlier request: same number, nothing new created. */
-  isReplay: boolean
 }
 
 export interface Idempotency {
@@ -238,12 +236,7 @@ const runScript = async (
     switch (status) {
       case 'ok':
       case 'replay':
-        return {
-          applicationId,
-          number: Number(number),
-          version: Number(version),
-          isReplay: status === 'replay',
-        }
+        return { applicationId, number: Number(number), version: Number(version) }
       case 'no_app':
         throw new NotFoundError('application not found')
       case 'no_chat':

@@ -3,10 +3,11 @@
 // Without a flag the mode is the scheduler's: a full sweep when the last one is
 // RECONCILE_FULL_INTERVAL_S old. Prints the summary as JSON on stdout; logs go to stderr.
 import { createReconcileCountsJob } from '../functions/reconcile-counts/job.ts'
-import { ConfigError, loadConfig } from '../lib/config.ts'
+import { loadConfig } from '../lib/config.ts'
 import { createDeps } from '../lib/deps.ts'
 import { createLogger } from '../lib/logger.ts'
 import type { ReconcileMode } from '../lib/reconcile.ts'
+import { runMain } from '../lib/run-main.ts'
 
 const modeOf = (args: readonly string[]): ReconcileMode | undefined => {
   if (args.includes('--full')) return 'full'
@@ -26,9 +27,4 @@ const main = async () => {
   }
 }
 
-main().catch((error) => {
-  process.stderr.write(
-    `${error instanceof ConfigError ? error.message : error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
-  )
-  process.exit(error instanceof ConfigError ? 78 : 1)
-})
+runMain(import.meta.url, main)

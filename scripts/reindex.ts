@@ -9,9 +9,10 @@
 // through the alias; external versions make that pass idempotent, and stale writes lose.
 import { gte } from 'drizzle-orm'
 import { messages } from '../db/schema.ts'
-import { ConfigError, loadConfig } from '../lib/config.ts'
+import { loadConfig } from '../lib/config.ts'
 import { createDeps, type Deps } from '../lib/deps.ts'
 import { createLogger } from '../lib/logger.ts'
+import { runMain } from '../lib/run-main.ts'
 import {
   INDEX_MAPPINGS,
   INDEX_SETTINGS,
@@ -178,17 +179,8 @@ const main = async () => {
   }
 }
 
-if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href) {
-  main().catch((error) => {
-    const message =
-      error instanceof ConfigError
-        ? error.message
-        : isUnavailable(error)
-          ? `reindex: the search engine does not answer (${(error as Error).message}); run it again once it does`
-          : error instanceof Error
-            ? (error.stack ?? error.message)
-            : String(error)
-    process.stderr.write(`${message}\n`)
-    process.exit(error instanceof ConfigError ? 78 : 1)
-  })
-}
+runMain(import.meta.url, main, (error) =>
+  isUnavailable(error)
+    ? `reindex: the search engine does not answer (${(error as Error).message}); run it again once it does`
+    : undefined,
+)

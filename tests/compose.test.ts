@@ -1,16 +1,15 @@
-import { execFileSync } from 'node:child_process'
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { execFileSync, spawnSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Ajv } from 'ajv'
 import addFormats from 'ajv-formats'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import mysql from 'mysql2/promise'
+import { describe, expect, it } from 'vitest'
 import { configSchema, loadConfig } from '../lib/config.ts'
-import { deadLetterName } from '../lib/queue.ts'
 import {
   type ComposeService,
   environmentOf,
-  gitFileModes,
   healthcheckText,
   isGitCheckout,
   loadCompose,
@@ -18,6 +17,7 @@ import {
   REPO_ROOT,
   readRepoFile,
 } from './docker-support.ts'
+import { serverUrl } from './harness-url.ts'
 
 const compose = loadCompose()
 const services = compose.services
@@ -27,7 +27,6 @@ const service = (name: string): ComposeService => {
   return found
 }
 const BACKING_SERVICES = ['mysql', 'redis', 'localstack', 'elasticsearch']
-const INIT_SCRIPT = 'localstack/init/ready.d/create-queues.sh'
 const defaults = loadConfig({})
 
 /** The Compose schema: shared/ beside the repository (as in CI), else the copy committed here. */
@@ -87,14 +86,18 @@ describe('docker-compose.yml', () => {
     }
   })
 
-  it('declares every named volume, and bind-mounts only paths a fresh clone has', () => {
+  it('declares every named volume, and bind-mounts only paths a fresh clone has, labelled for SELinux', () => {
     const declared = Object.keys(compose.volumes ?? {})
 
     for (const [name, svc] of Object.entries(services)) {
-      for (const source of volumeSources(svc)) {
+      for (const volume of svc.volumes ?? []) {
+        const source = typeof volume === 'string' ? volume.split(':')[0]! : (volume.source ?? '')
         if (isBindMount(source)) {
           expect(source, `${name} mounts ${source}`).toMatch(/^\.\//)
           expect(existsSync(join(REPO_ROOT, source)), `${name} mounts ${source}`).toBe(true)
+          // Without a label an SELinux host (Fedora, RHEL) denies the container reading the mount.
+          const options = typeof volume === 'string' ? (volume.split(':')[2] ?? '') : ''
+          expect(options.split(','), `${name} mounts ${source}`).toEqual(expect.arrayContaining(['z']))
         } else {
           expect(declared, `${name} uses volume ${source}`).toContain(source)
         }
@@ -123,19 +126,17 @@ describe('docker-compose.yml', () => {
     }
   })
 
-  it('runs MySQL 8.4 in utf8mb4, healthy only once the app user answers over TCP', () => {
+  it('runs MySQL 8.4 in utf8mb4, healthy only once the app user queries its database over TCP', () => {
     const mysql = service('mysql')
-    const env = environmentOf(mysql)
     const health = healthcheckText(mysql)
 
     expect(mysql.image).toMatch(/^mysql:8\.4(\.\d+)?$/)
     expect(mysql.command).toEqual(
       expect.arrayContaining(['--character-set-server=utf8mb4', '--collation-server=utf8mb4_unicode_520_ci']),
     )
-    expect(health).toContain('mysqladmin ping')
+    expect(health).not.toContain('mysqladmin ping')
     expect(health).toContain('--protocol=tcp')
-    expect(health).toContain('127.0.0.1')
-    expect(health).toContain(`-u${env.MYSQL_USER}`)
+    expect(health).toContain('-h127.0.0.1')
     expect(volumeSources(mysql)).toContain('mysql-data')
   })
 
@@ -150,7 +151,7 @@ describe('docker-compose.yml', () => {
     expect(healthcheckText(redis)).toContain('redis-cli ping')
   })
 
-  it('runs LocalStack 4.14.0 for SQS, healthy once the init script has succeeded', () => {
+  it('runs LocalStack 4.14.0 for SQS, healthy once SQS answers, with no init script to mount', () => {
     const localstack = service('localstack')
     const env = environmentOf(localstack)
 
@@ -158,10 +159,11 @@ describe('docker-compose.yml', () => {
     expect(env.SERVICES?.split(',')).toContain('sqs')
     expect(env.SQS_ENDPOINT_STRATEGY).toBe('path')
     expect(env.LOCALSTACK_HOST).toBe('localstack:4566')
-    expect(localstack.volumes).toContain('./localstack/init/ready.d:/etc/localstack/init/ready.d:ro')
-    expect(healthcheckText(localstack)).toContain('/_localstack/init/ready')
-    expect(healthcheckText(localstack)).toContain('completed')
-    expect(healthcheckText(localstack)).toContain('SUCCESSFUL')
+    expect(localstack.volumes).toBeUndefined()
+    expect(healthcheckText(localstack)).toContain('/_localstack/health')
+    expect(healthcheckText(localstack)).toContain('"sqs"')
+    // The app creates the queues itself, so nothing else has to.
+    expect(loadConfig(environmentOf(service('app'))).SQS_CREATE_QUEUES).toBe(true)
   })
 
   it('runs one Elasticsearch node of the client major version, with a bounded heap and a health check', () => {
@@ -187,6 +189,7 @@ describe('docker-compose.yml', () => {
     const app = service('app')
 
     expect(app.build).toMatchObject({ context: '.' })
+    expect(app.pull_policy, 'rebuilt on every `up`').toBe('build')
     expect(dependsOn(app)).toEqual(
       Object.fromEntries(BACKING_SERVICES.map((name) => [name, 'service_healthy'])),
     )
@@ -224,6 +227,7 @@ describe('docker-compose.yml', () => {
     const target = typeof test.build === 'object' ? test.build.target : undefined
 
     expect(target).toBeDefined()
+    expect(test.pull_policy, 'rebuilt on every `run`').toBe('build')
     expect(dockerfile).toMatch(new RegExp(`^FROM \\S+ AS ${target}$`, 'm'))
     expect(test.command).toEqual(['npm', 'test'])
     expect(dependsOn(test)).toEqual(
@@ -240,112 +244,88 @@ describe('docker-compose.yml', () => {
   })
 })
 
-describe('the LocalStack init script', () => {
-  const script = readRepoFile(INIT_SCRIPT)
-  /** `NAME="${VAR:-default}"` assignments of the script: VAR and its default. */
-  const assignment = (name: string) => {
-    const match = script.match(new RegExp(`^${name}="\\$\\{(\\w+):-([^}]*)\\}"$`, 'm'))
-    if (!match) throw new Error(`${INIT_SCRIPT} does not set ${name}`)
-    return { variable: match[1]!, fallback: match[2]! }
+/** The healthcheck's shell command as the container runs it: Compose turns `$$` into `$`. */
+const healthcheckShell = (svc: ComposeService) => {
+  const test = svc.healthcheck?.test
+  expect(Array.isArray(test) && test[0] === 'CMD-SHELL', 'a CMD-SHELL healthcheck').toBe(true)
+  return (test as string[])[1]!.replaceAll('$$', '$')
+}
+
+const hasMysqlClient = spawnSync('mysql', ['--version']).status === 0
+
+/** The compose MySQL healthcheck run for real, against the test MySQL server (MariaDB here). */
+describe.skipIf(!hasMysqlClient)('the MySQL healthcheck', () => {
+  const server = new URL(serverUrl())
+  // The same command, aimed at the test server instead of the container's own 127.0.0.1.
+  const command = healthcheckShell(service('mysql')).replace(
+    '-h127.0.0.1',
+    `-h${server.hostname} -P${server.port || 3306}`,
+  )
+  const unique = randomBytes(3).toString('hex')
+  const user = {
+    MYSQL_USER: `hc_${unique}`,
+    MYSQL_PASSWORD: `pw_${unique}`,
+    MYSQL_DATABASE: `chat_hc_${unique}`,
+  }
+  const run = (env: Record<string, string>) =>
+    spawnSync('/bin/sh', ['-c', command], { env: { PATH: process.env.PATH ?? '', ...env }, timeout: 10_000 })
+      .status
+
+  const withUser = async (act: () => void) => {
+    const admin = await mysql.createConnection(server.toString())
+    try {
+      await admin.query(`CREATE DATABASE \`${user.MYSQL_DATABASE}\``)
+      await admin.query(`CREATE USER '${user.MYSQL_USER}'@'%' IDENTIFIED BY '${user.MYSQL_PASSWORD}'`)
+      await admin.query(`GRANT ALL ON \`${user.MYSQL_DATABASE}\`.* TO '${user.MYSQL_USER}'@'%'`)
+      act()
+    } finally {
+      await admin.query(`DROP USER IF EXISTS '${user.MYSQL_USER}'@'%'`)
+      await admin.query(`DROP DATABASE IF EXISTS \`${user.MYSQL_DATABASE}\``)
+      await admin.end()
+    }
   }
 
-  it('starts with a shebang', () => {
-    expect(script.split('\n')[0]).toMatch(/^#!\/(usr\/)?bin\/(env )?(ba)?sh$/)
+  it("passes once the app's user can log in and query the app's database", async () => {
+    await withUser(() => {
+      expect(run(user)).toBe(0)
+    })
   })
 
-  it.skipIf(!isGitCheckout)('is committed executable (mode 100755)', () => {
-    expect(gitFileModes('localstack')).toContainEqual({ mode: '100755', path: INIT_SCRIPT })
+  it('fails on a wrong password, or a database the user may not use, where `mysqladmin ping` passes', async () => {
+    await withUser(() => {
+      const denied = { ...user, MYSQL_PASSWORD: 'wrong' }
+      const ping = spawnSync('mysqladmin', [
+        'ping',
+        `-h${server.hostname}`,
+        `-P${server.port || 3306}`,
+        '--protocol=tcp',
+        `-u${denied.MYSQL_USER}`,
+        `-p${denied.MYSQL_PASSWORD}`,
+        '--silent',
+      ])
+
+      expect(run(denied)).not.toBe(0)
+      expect(run({ ...user, MYSQL_DATABASE: 'mysql' })).not.toBe(0)
+      expect(ping.status, 'mysqladmin ping on access denied').toBe(0)
+    })
   })
+})
 
-  it('uses the queue names, dead-letter suffix and redrive count of the app', () => {
-    const app = loadConfig(environmentOf(service('app')))
-
-    expect(assignment('CHATS_QUEUE')).toEqual({
-      variable: 'SQS_CHATS_QUEUE',
-      fallback: defaults.SQS_CHATS_QUEUE,
-    })
-    expect(assignment('MESSAGES_QUEUE')).toEqual({
-      variable: 'SQS_MESSAGES_QUEUE',
-      fallback: defaults.SQS_MESSAGES_QUEUE,
-    })
-    expect(assignment('MAX_RECEIVES')).toEqual({
-      variable: 'SQS_MAX_RECEIVES',
-      fallback: String(defaults.SQS_MAX_RECEIVES),
-    })
-    expect(assignment('VISIBILITY_TIMEOUT_S')).toEqual({
-      variable: 'SQS_VISIBILITY_TIMEOUT_S',
-      fallback: String(defaults.SQS_VISIBILITY_TIMEOUT_S),
-    })
-    expect(script).toMatch(new RegExp(`^DLQ_SUFFIX="${deadLetterName('')}"$`, 'm'))
-    expect([app.SQS_CHATS_QUEUE, app.SQS_MESSAGES_QUEUE]).toEqual([
-      defaults.SQS_CHATS_QUEUE,
-      defaults.SQS_MESSAGES_QUEUE,
-    ])
-    expect([app.SQS_MAX_RECEIVES, app.SQS_VISIBILITY_TIMEOUT_S]).toEqual([
-      defaults.SQS_MAX_RECEIVES,
-      defaults.SQS_VISIBILITY_TIMEOUT_S,
-    ])
-  })
-
-  describe('run against a recording awslocal', () => {
-    let dir: string
-    let calls: string[][]
-
-    beforeAll(() => {
-      dir = mkdtempSync(join(tmpdir(), 'localstack-init-'))
-      const log = join(dir, 'calls.jsonl')
-      writeFileSync(
-        join(dir, 'awslocal'),
-        `#!/usr/bin/env node
-const args = process.argv.slice(2)
-require('node:fs').appendFileSync(${JSON.stringify(log)}, JSON.stringify(args) + '\\n')
-const name = args[args.indexOf('--queue-name') + 1]
-if (args[1] === 'create-queue') console.log('http://localstack:4566/queue/us-east-1/000000000000/' + name)
-if (args[1] === 'get-queue-attributes') console.log('arn:aws:sqs:us-east-1:000000000000:' + args[args.indexOf('--queue-url') + 1].split('/').pop())
-`,
-      )
-      chmodSync(join(dir, 'awslocal'), 0o755)
-      execFileSync('bash', [join(REPO_ROOT, INIT_SCRIPT)], {
-        env: { PATH: `${dir}:${process.env.PATH}`, HOME: dir },
-        stdio: 'pipe',
+describe('.gitattributes', () => {
+  it
+    .skipIf(!isGitCheckout)
+    .each(['.ci/run', 'Dockerfile', 'docker-compose.yml', 'package.json', 'scripts/check-node.js'])(
+    'checks %s out with LF line endings on every OS',
+    (path) => {
+      const attributes = execFileSync('git', ['check-attr', 'text', 'eol', '--', path], {
+        cwd: REPO_ROOT,
+        encoding: 'utf8',
       })
-      calls = readFileSync(log, 'utf8')
-        .trim()
-        .split('\n')
-        .map((line) => JSON.parse(line))
-    })
 
-    afterAll(() => rmSync(dir, { recursive: true, force: true }))
-
-    const attributesOf = (queue: string) => {
-      const call = calls.find(
-        (args) => args[1] === 'create-queue' && args[args.indexOf('--queue-name') + 1] === queue,
-      )
-      if (!call) throw new Error(`the script does not create ${queue}`)
-      const raw = call[call.indexOf('--attributes') + 1]!
-      return raw.startsWith('{')
-        ? JSON.parse(raw)
-        : Object.fromEntries(raw.split(',').map((kv) => kv.split('=')))
-    }
-
-    it.each([defaults.SQS_CHATS_QUEUE, defaults.SQS_MESSAGES_QUEUE])(
-      'creates %s with a redrive policy to its dead-letter queue',
-      (queue) => {
-        const attributes = attributesOf(queue)
-        const dlq = deadLetterName(queue)
-
-        expect(calls.findIndex((args) => args.includes(dlq))).toBeLessThan(
-          calls.findIndex((args) => args.includes(queue)),
-        )
-        expect(attributesOf(dlq)).toEqual({ MessageRetentionPeriod: '1209600' })
-        expect(attributes.VisibilityTimeout).toBe(String(defaults.SQS_VISIBILITY_TIMEOUT_S))
-        expect(JSON.parse(attributes.RedrivePolicy)).toEqual({
-          deadLetterTargetArn: `arn:aws:sqs:us-east-1:000000000000:${dlq}`,
-          maxReceiveCount: String(defaults.SQS_MAX_RECEIVES),
-        })
-      },
-    )
-  })
+      expect(attributes).toContain(`${path}: text: auto`)
+      expect(attributes).toContain(`${path}: eol: lf`)
+    },
+  )
 })
 
 describe('.env.example', () => {

@@ -19,16 +19,6 @@ export const isGitCheckout = (() => {
   }
 })()
 
-/** `git ls-files -s` rows of tracked files under a path: mode and path. */
-export const gitFileModes = (path: string): Array<{ mode: string; path: string }> =>
-  execFileSync('git', ['ls-files', '-s', '-z', '--', path], { cwd: REPO_ROOT, encoding: 'utf8' })
-    .split('\0')
-    .filter(Boolean)
-    .map((row) => {
-      const [meta, file] = row.split('\t') as [string, string]
-      return { mode: meta.split(' ')[0]!, path: file }
-    })
-
 export interface ComposeService {
   image?: string
   build?: string | { context: string; target?: string; dockerfile?: string }
@@ -39,6 +29,7 @@ export interface ComposeService {
   volumes?: Array<string | { type?: string; source?: string; target: string }>
   ports?: Array<string | number | { target: number; published?: string | number }>
   profiles?: string[]
+  pull_policy?: string
   mem_limit?: string | number
   deploy?: { resources?: { limits?: { memory?: string } } }
 }

@@ -1,6 +1,6 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { basename, dirname, join, relative } from 'node:path'
 import mysql from 'mysql2/promise'
@@ -16,6 +16,7 @@ import {
   stageChain,
 } from './docker-support.ts'
 import { freePort } from './processes.ts'
+import { runDatabasePrefix, runNames } from './run-resources.ts'
 
 const stages = parseDockerfile(readRepoFile('Dockerfile'))
 const runtime = stages.at(-1)!
@@ -61,7 +62,7 @@ describe('Dockerfile', () => {
     expect(pkg.scripts.typecheck).toBeDefined()
   })
 
-  it('runs the server as a non-root user in a runtime stage with production dependencies only', () => {
+  it('runs the server as a non-root user over root-owned code, in a runtime stage with production dependencies only', () => {
     const copies = copiesOf(runtime)
     const modules = copies.find((copy) => copy.destination.replace(/^\.\//, '') === 'node_modules')!
     const user = instructionsOf(runtime, 'USER').at(-1)
@@ -70,6 +71,8 @@ describe('Dockerfile', () => {
     expect(user).toBeDefined()
     expect(user).not.toMatch(/^(root|0)(:|$)/)
     expect(instructionsOf(runtime, 'RUN')).toEqual([])
+    // COPY's default owner is root: the code and dependencies stay read-only to the server's user.
+    for (const copy of instructionsOf(runtime, 'COPY')) expect(copy).not.toMatch(/--chown/)
     expect(instructionsOf(runtime, 'ENV').join(' ')).toMatch(/NODE_ENV=production/)
     expect(modules).toBeDefined()
     const pruned = stageChain(stages, modules.from!)
@@ -96,6 +99,15 @@ describe('Dockerfile', () => {
       'node_modules/hono/package.json',
       '.git',
       'infra/cdk.out/manifest.json',
+      'server.log',
+      'lib/debug.log',
+      'tsconfig.tsbuildinfo',
+      'infra/tsconfig.tsbuildinfo',
+      '.vscode/settings.json',
+      '.idea/workspace.xml',
+      'functions/.idea/misc.xml',
+      '.env',
+      '.env.local',
     ]) {
       expect(isDockerIgnored(patterns, path), path).toBe(true)
     }
@@ -111,8 +123,9 @@ describe('Dockerfile', () => {
       'docker-compose.yml',
       'Dockerfile',
       '.env.example',
-      'localstack/init/ready.d/create-queues.sh',
       'tests/schemas/compose-spec.json',
+      '.npmrc',
+      'scripts/check-node.js',
     ]) {
       expect(isDockerIgnored(patterns, path), path).toBe(false)
     }
@@ -155,7 +168,7 @@ const waitForHealth = async (url: string, child: ChildProcess, output: () => str
  * Inside the image (no .git) the build itself was the rehearsal.
  */
 describe.skipIf(!isGitCheckout)('Dockerfile rehearsal', () => {
-  it('builds, prunes, starts the server from the runtime files only, and answers GET /health', async () => {
+  it('builds, prunes, leaves the tests out, starts the server from the runtime files only, and answers GET /health', async () => {
     const root = mkdtempSync(join(tmpdir(), 'docker-rehearsal-'))
     const context = join(root, 'app')
     const image = join(root, 'image')
@@ -165,7 +178,7 @@ describe.skipIf(!isGitCheckout)('Dockerfile rehearsal', () => {
     )
     server.pathname = '/'
     const database = new URL(server)
-    database.pathname = `/chat_rehearsal_${unique}`
+    database.pathname = `/${runDatabasePrefix(inject('runId'))}rehearsal_${unique}`
     // The same Node and npm as this test run; npm may use its cache instead of the network.
     const buildEnv = {
       ...process.env,
@@ -205,6 +218,11 @@ describe.skipIf(!isGitCheckout)('Dockerfile rehearsal', () => {
         expect(existsSync(join(image, 'node_modules', devOnly)), `${devOnly} in the image`).toBe(false)
       }
       expect(existsSync(join(image, 'node_modules/hono')), 'production dependencies in the image').toBe(true)
+      const code = readdirSync(image, { recursive: true, encoding: 'utf8' }).filter(
+        (path) => !path.startsWith('node_modules'),
+      )
+      expect(code.filter((path) => path.endsWith('.test.ts'))).toEqual([])
+      expect(code).toContain(join('functions', 'create-message', 'app.ts'))
 
       const port = await freePort()
       const imageEnv = Object.fromEntries(
@@ -220,12 +238,10 @@ describe.skipIf(!isGitCheckout)('Dockerfile rehearsal', () => {
         LOG_LEVEL: 'warn',
         DATABASE_URL: database.toString(),
         REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
-        REDIS_KEY_PREFIX: `rehearsal:${unique}:`,
+        // Named after the test run, so that the run's teardown deletes them.
+        ...runNames(inject('runId'), `rehearsal${unique}`),
         SQS_ENDPOINT: inject('sqsEndpoint'),
-        SQS_CHATS_QUEUE: `rehearsal-chats-${unique}`,
-        SQS_MESSAGES_QUEUE: `rehearsal-messages-${unique}`,
         ELASTICSEARCH_URL: inject('elasticsearchUrl'),
-        SEARCH_INDEX: `rehearsal-${unique}`,
         AWS_ACCESS_KEY_ID: 'test',
         AWS_SECRET_ACCESS_KEY: 'test',
         RUN_WORKERS: 'false',
@@ -251,7 +267,7 @@ describe.skipIf(!isGitCheckout)('Dockerfile rehearsal', () => {
         if (child.exitCode === null) child.kill('SIGKILL')
       }
       const admin = await mysql.createConnection(server.toString()).catch(() => undefined)
-      await admin?.query(`DROP DATABASE IF EXISTS \`chat_rehearsal_${unique}\``)
+      await admin?.query(`DROP DATABASE IF EXISTS \`${database.pathname.slice(1)}\``)
       await admin?.end()
       rmSync(root, { recursive: true, force: true })
     }

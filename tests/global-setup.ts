@@ -1,19 +1,7 @@
 import { randomBytes } from 'node:crypto'
-import mysql from 'mysql2/promise'
 import type { TestProject } from 'vitest/node'
 import { serverUrl } from './harness-url.ts'
-
-const dropRunDatabases = async (runId: string) => {
-  const connection = await mysql.createConnection(serverUrl())
-  try {
-    const [rows] = await connection.query('SHOW DATABASES LIKE ?', [`chat_test_${runId}_%`])
-    for (const row of rows as Array<Record<string, string>>) {
-      await connection.query(`DROP DATABASE IF EXISTS \`${Object.values(row)[0]}\``)
-    }
-  } finally {
-    await connection.end()
-  }
-}
+import { removeRunResources } from './run-resources.ts'
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -31,10 +19,10 @@ declare module 'vitest' {
 export default async function setup(project: TestProject) {
   const stops: Array<() => Promise<void>> = []
 
-  // Databases are named after the run, so that two runs on one machine never share rows.
+  // Databases, keys, queues and indices are named after the run, so that two runs on one machine
+  // never share them, and the teardown deletes exactly what this run created.
   const runId = randomBytes(3).toString('hex')
   project.provide('runId', runId)
-  stops.push(() => dropRunDatabases(runId))
 
   let sqsEndpoint = process.env.SQS_ENDPOINT
   if (!sqsEndpoint) {
@@ -54,7 +42,18 @@ export default async function setup(project: TestProject) {
   }
   project.provide('elasticsearchUrl', elasticsearchUrl)
 
+  // First thing in the teardown, while the emulators still run.
+  const services = {
+    mysqlUrl: serverUrl(),
+    redisUrl: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+    sqsEndpoint,
+    elasticsearchUrl,
+  }
+  stops.push(() => removeRunResources(runId, services))
+
   return async () => {
-    for (const stop of stops.reverse()) await stop()
+    const failures: unknown[] = []
+    for (const stop of stops.reverse()) await stop().catch((error: unknown) => failures.push(error))
+    if (failures.length > 0) throw new AggregateError(failures, 'the test run teardown failed')
   }
 }

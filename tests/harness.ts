@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto'
 import type { SQSEvent } from 'aws-lambda'
-import mysql from 'mysql2/promise'
 import { inject } from 'vitest'
 import { type Config, loadConfig } from '../lib/config.ts'
 import { migrateDatabase } from '../lib/db.ts'
@@ -8,13 +7,14 @@ import { createDeps, type Deps } from '../lib/deps.ts'
 import { silentLogger } from '../lib/logger.ts'
 import { initialIndexName } from '../lib/search.ts'
 import { serverUrl } from './harness-url.ts'
+import { runDatabasePrefix, runNames } from './run-resources.ts'
 
 const worker = process.env.VITEST_POOL_ID ?? process.env.VITEST_WORKER_ID ?? '0'
 
 /** One database per test worker and run, so test files in parallel workers never share rows. */
 export const workerDatabaseUrl = () => {
   const url = new URL(serverUrl())
-  url.pathname = `/chat_test_${inject('runId')}_w${worker}`
+  url.pathname = `/${runDatabasePrefix(inject('runId'))}w${worker}`
   return url.toString()
 }
 
@@ -37,12 +37,9 @@ export const testConfig = (overrides: Record<string, string> = {}): Config => {
     LOG_LEVEL: 'silent',
     DATABASE_URL: workerDatabaseUrl(),
     REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
-    REDIS_KEY_PREFIX: `test:${unique}:`,
+    ...runNames(inject('runId'), unique),
     SQS_ENDPOINT: inject('sqsEndpoint'),
-    SQS_CHATS_QUEUE: `chats-${unique}`,
-    SQS_MESSAGES_QUEUE: `messages-${unique}`,
     ELASTICSEARCH_URL: inject('elasticsearchUrl'),
-    SEARCH_INDEX: `messages-${unique}`,
     AWS_ACCESS_KEY_ID: 'test',
     AWS_SECRET_ACCESS_KEY: 'test',
     ...overrides,
@@ -67,17 +64,6 @@ export const createTestDeps = async (overrides: Record<string, string> = {}): Pr
         .catch(() => undefined)
       await deps.close()
     },
-  }
-}
-
-/** Empties the worker's tables: tests start from nothing. */
-export const resetDatabase = async () => {
-  const connection = await mysql.createConnection(workerDatabaseUrl())
-  try {
-    for (const table of ['messages', 'chats', 'applications'])
-      await connection.query(`TRUNCATE TABLE ${table}`)
-  } finally {
-    await connection.end()
   }
 }
 

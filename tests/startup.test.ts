@@ -7,8 +7,6 @@ import { describe, expect, it } from 'vitest'
 import { testConfig } from './harness.ts'
 import { startServerProcess, toEnv } from './processes.ts'
 
-const SERVER_ENTRY = fileURLToPath(new URL('../functions/server.ts', import.meta.url))
-
 describe('server start-up', () => {
   it('brings up two servers started at the same moment against one empty database', async () => {
     const url = new URL(testConfig().DATABASE_URL)
@@ -39,8 +37,14 @@ describe('server start-up', () => {
     await Promise.all(servers.map((server) => server.stop()))
   })
 
-  it('stops at once with exit code 78 and names every malformed variable', async () => {
-    const child = spawn(process.execPath, [SERVER_ENTRY], {
+  it.each([
+    'functions/server.ts',
+    'scripts/local.ts',
+    'scripts/migrate.ts',
+    'scripts/reconcile.ts',
+    'scripts/reindex.ts',
+  ])('%s stops at once with exit code 78 and names every malformed variable', async (entry) => {
+    const child = spawn(process.execPath, [fileURLToPath(new URL(`../${entry}`, import.meta.url))], {
       env: {
         PATH: process.env.PATH ?? '',
         PORT: 'eighty',
@@ -57,7 +61,7 @@ describe('server start-up', () => {
     const code = await new Promise((resolve) => child.once('exit', resolve))
 
     expect(code).toBe(78)
-    expect(stderr).toContain('invalid environment')
+    expect(stderr).toMatch(/^invalid environment/)
     expect(stderr).toMatch(/PORT="eighty": must be a whole number/)
     expect(stderr).toMatch(/DATABASE_URL="postgres:\/\/wrong": must start with mysql:\/\//)
     expect(stderr).toMatch(/SQS_POLLERS="-1"/)

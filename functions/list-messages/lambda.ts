@@ -1,6 +1,5 @@
 import { handle } from 'hono/aws-lambda'
-import { loadConfig } from '../../lib/config.ts'
-import { createDeps } from '../../lib/deps.ts'
+import { createLambdaDeps } from '../../lib/lambda.ts'
 import { createListMessagesApp } from './app.ts'
 
-export const handler = handle(createListMessagesApp(createDeps(loadConfig(process.env), { isLambda: true })))
+export const handler = handle(createListMessagesApp(createLambdaDeps(process.env)))

@@ -1,5 +1,4 @@
-import { loadConfig } from '../../lib/config.ts'
-import { createDeps } from '../../lib/deps.ts'
+import { createLambdaDeps } from '../../lib/lambda.ts'
 import { createPersistChatsConsumer } from './consumer.ts'
 
-export const handler = createPersistChatsConsumer(createDeps(loadConfig(process.env), { isLambda: true }))
+export const handler = createPersistChatsConsumer(createLambdaDeps(process.env))

@@ -1,5 +1,4 @@
-import { loadConfig } from '../../lib/config.ts'
-import { createDeps } from '../../lib/deps.ts'
+import { createLambdaDeps } from '../../lib/lambda.ts'
 import { createPersistMessagesConsumer } from './consumer.ts'
 
-export const handler = createPersistMessagesConsumer(createDeps(loadConfig(process.env), { isLambda: true }))
+export const handler = createPersistMessagesConsumer(createLambdaDeps(process.env))

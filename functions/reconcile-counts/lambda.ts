@@ -1,10 +1,9 @@
 import type { ScheduledEvent } from 'aws-lambda'
-import { loadConfig } from '../../lib/config.ts'
-import { createDeps } from '../../lib/deps.ts'
+import { createLambdaDeps } from '../../lib/lambda.ts'
 import type { ReconcileMode } from '../../lib/reconcile.ts'
 import { createReconcileCountsJob } from './job.ts'
 
-const job = createReconcileCountsJob(createDeps(loadConfig(process.env), { isLambda: true }))
+const job = createReconcileCountsJob(createLambdaDeps(process.env))
 
 /** EventBridge schedule (every RECONCILE_INTERVAL_S); a manual invoke may force `detail.mode`. */
 export const handler = (event: ScheduledEvent<{ mode?: ReconcileMode } | undefined>) =>

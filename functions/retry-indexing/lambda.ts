@@ -1,8 +1,7 @@
-import { loadConfig } from '../../lib/config.ts'
-import { createDeps } from '../../lib/deps.ts'
+import { createLambdaDeps } from '../../lib/lambda.ts'
 import { createRetryIndexingJob } from './job.ts'
 
-const job = createRetryIndexingJob(createDeps(loadConfig(process.env), { isLambda: true }))
+const job = createRetryIndexingJob(createLambdaDeps(process.env))
 
 /** EventBridge schedule (every minute): indexes what the consumers could not. */
 export const handler = () => job()

@@ -1,6 +1,5 @@
 import { handle } from 'hono/aws-lambda'
-import { loadConfig } from '../../lib/config.ts'
-import { createDeps } from '../../lib/deps.ts'
+import { createLambdaDeps } from '../../lib/lambda.ts'
 import { createUpdateMessageApp } from './app.ts'
 
-export const handler = handle(createUpdateMessageApp(createDeps(loadConfig(process.env), { isLambda: true })))
+export const handler = handle(createUpdateMessageApp(createLambdaDeps(process.env)))
