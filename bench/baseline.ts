@@ -73,7 +73,7 @@ const app = new Hono()
     return c.json({ data, next_after: rows.length > limit ? data[data.length - 1]!.number : null })
   })
 
-const server = serve(
+serve(
   { fetch: app.fetch, port: Number(process.env.PORT ?? 0), hostname: '127.0.0.1' },
   (info) =>
     // To the parent over IPC; on stderr when started by hand (e.g. under a profiler).
