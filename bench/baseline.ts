@@ -73,10 +73,8 @@ const app = new Hono()
     return c.json({ data, next_after: rows.length > limit ? data[data.length - 1]!.number : null })
   })
 
-serve(
-  { fetch: app.fetch, port: Number(process.env.PORT ?? 0), hostname: '127.0.0.1' },
-  (info) =>
-    // To the parent over IPC; on stderr when started by hand (e.g. under a profiler).
-    process.send ? process.send(info.port) : process.stderr.write(`READY ${info.port}\n`),
+serve({ fetch: app.fetch, port: Number(process.env.PORT ?? 0), hostname: '127.0.0.1' }, (info) =>
+  // To the parent over IPC; on stderr when started by hand (e.g. under a profiler).
+  process.send ? process.send(info.port) : process.stderr.write(`READY ${info.port}\n`),
 )
 process.once('SIGTERM', () => process.exit(0))

@@ -226,11 +226,8 @@ const seedReadData = async (databaseUrl: string) => {
 
 const run = async () => {
   const unique = randomBytes(3).toString('hex')
-  const sqsPort = 20_000 + Math.floor(Math.random() * 20_000)
-  const fauxqs = start('node_modules/fauxqs/dist/cli.js', [], {
-    FAUXQS_PORT: String(sqsPort),
-    FAUXQS_LOGGER: 'false',
-  })
+  const fauxqs = start('bench/sqs.ts', [])
+  const sqsPort = await firstMessage<number>(fauxqs)
   const engine = process.env.ELASTICSEARCH_URL ? undefined : await startSearchEngine()
   const env: Record<string, string> = {
     ELASTICSEARCH_URL: process.env.ELASTICSEARCH_URL ?? engine!.url,
@@ -245,7 +242,6 @@ const run = async () => {
     REDIS_KEY_PREFIX: `bench:${unique}:`,
     DATABASE_URL: process.env.DATABASE_URL ?? 'mysql://root@127.0.0.1:3306/chat_bench_http',
   }
-  await sleep(1_000)
   await migrateDatabase(env.DATABASE_URL!)
   const children: ChildProcess[] = [fauxqs]
   const startServer = async (script: string, extra: Record<string, string> = {}) => {
@@ -474,7 +470,7 @@ const run = async () => {
       await deps.search.ensureIndex()
       const started = performance.now()
       const now = new Date()
-      const BATCH = 1_000
+      const BATCH = 500
       const toIndex = async (from: number, to: number) => {
         const documents: MessageDocument[] = []
         for (let i = from; i < to; i++) {
@@ -491,8 +487,13 @@ const run = async () => {
             updatedAt: now,
           })
         }
-        const outcome = await deps.search.bulkIndex(documents)
-        if (outcome.failed.length > 0) throw new Error(`${outcome.failed.length} documents failed to index`)
+        // A busy engine times some bulk requests out: write what failed again.
+        let pending = documents
+        for (let attempt = 0; pending.length > 0; attempt++) {
+          if (attempt === 5) throw new Error(`${pending.length} documents failed to index`)
+          if (attempt > 0) await sleep(1_000 * attempt)
+          pending = (await deps.search.bulkIndex(pending)).failed
+        }
       }
       let next = 0
       await Promise.all(
