@@ -18,6 +18,7 @@ import { createGetMessageApp } from './get-message/app.ts'
 import { createHealthApp } from './health/app.ts'
 import { createListChatsApp } from './list-chats/app.ts'
 import { createListMessagesApp } from './list-messages/app.ts'
+import { createMetricsApp } from './metrics/app.ts'
 import { createPersistChatsConsumer } from './persist-chats/consumer.ts'
 import { createPersistMessagesConsumer } from './persist-messages/consumer.ts'
 import { createReconcileCountsJob } from './reconcile-counts/job.ts'
@@ -34,6 +35,7 @@ import { createUpdateMessageApp } from './update-message/app.ts'
 export const createServerApp = (deps: Deps) =>
   mountApis(createApi(deps.logger), [
     createHealthApp(deps),
+    createMetricsApp(deps),
     createDocsApp(deps),
     createCreateApplicationApp(deps),
     createGetApplicationApp(deps),
@@ -68,6 +70,7 @@ export const startWorkers = async (deps: Deps) => {
     pollers.push(
       startPoller(deps.sqs, urls[queue], arn, consumers[queue], {
         concurrency: deps.config.SQS_POLLERS,
+        visibilityTimeoutS: deps.config.SQS_VISIBILITY_TIMEOUT_S,
         logger: deps.logger.child({ queue }),
         isHealthy,
       }),
@@ -122,6 +125,7 @@ export const startServer = async (
       )
     : undefined
 
+  const backlog = config.METRICS_ENABLED ? deps.backlog.start() : undefined
   const app = createServerApp(deps)
   extend?.(app)
   const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
@@ -139,6 +143,7 @@ export const startServer = async (
     stopping ??= (async () => {
       logger.info('shutting down')
       await new Promise<void>((resolve) => server.close(() => resolve()))
+      backlog?.stop()
       await Promise.all([workers?.stop(), scheduler?.stop()])
       await deps.close()
       logger.info('stopped')

@@ -21,6 +21,13 @@ export const toChatOutput = (row: ChatRow): ChatOutput => ({
   updated_at: row.updatedAt.toISOString(),
 })
 
+/** What a write carries besides its input: the request's Idempotency-Key and id. */
+export interface WriteContext {
+  idempotencyKey?: string
+  /** Travels with the job, so that the consumers' log lines name the request. */
+  requestId?: string
+}
+
 /**
  * Numbers a new chat in Redis and queues its creation; MySQL is not touched. Resolves once SQS
  * has the job. A retry under the same Idempotency-Key sends the same job again (the consumer
@@ -30,7 +37,7 @@ export const createChat = async (
   deps: AcceptDeps,
   token: string,
   input: NewChatInput,
-  idempotencyKey?: string,
+  { idempotencyKey, requestId }: WriteContext = {},
 ): Promise<number> => {
   const title = input.title ?? null
   const idempotency = idempotencyKey === undefined ? undefined : { key: idempotencyKey, body: { title } }
@@ -42,13 +49,20 @@ export const createChat = async (
     chat: accepted.number,
     title,
     version: accepted.version,
+    rid: requestId,
   }
   await deps.queue.send('chats', job)
   return accepted.number
 }
 
 /** Queues a title update of an existing chat (one that Redis has numbered). */
-export const updateChat = async (deps: AcceptDeps, token: string, chat: number, input: ChatUpdateInput) => {
+export const updateChat = async (
+  deps: AcceptDeps,
+  token: string,
+  chat: number,
+  input: ChatUpdateInput,
+  { requestId }: WriteContext = {},
+) => {
   const accepted = await acceptChatUpdate(deps, token, chat)
   const job: ChatJob = {
     op: 'update',
@@ -57,6 +71,7 @@ export const updateChat = async (deps: AcceptDeps, token: string, chat: number, 
     chat,
     title: input.title,
     version: accepted.version,
+    rid: requestId,
   }
   await deps.queue.send('chats', job)
   return chat

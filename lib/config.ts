@@ -40,11 +40,9 @@ const url = (fallback: string, protocols: readonly string[]) =>
     fallback,
   )
 
-const name = (fallback: string) =>
-  v.optional(
-    v.pipe(v.string(), v.trim(), v.regex(/^[A-Za-z0-9_.:-]{1,80}$/, 'must be a plain name')),
-    fallback,
-  )
+const plainName = v.pipe(v.string(), v.trim(), v.regex(/^[A-Za-z0-9_.:-]{1,80}$/, 'must be a plain name'))
+
+const name = (fallback: string) => v.optional(plainName, fallback)
 
 /**
  * Every environment variable the system reads, with its default. The defaults run the system
@@ -55,9 +53,12 @@ export const configSchema = v.object({
   PORT: integer(3000, 0, 65535),
   HOST: v.optional(v.pipe(v.string(), v.trim(), v.minLength(1)), '0.0.0.0'),
   LOG_LEVEL: v.optional(v.picklist(['debug', 'info', 'warn', 'error', 'silent']), 'info'),
+  METRICS_ENABLED: boolean(true),
   DATABASE_URL: url('mysql://root@127.0.0.1:3306/chat', ['mysql:']),
   DATABASE_POOL_SIZE: integer(10, 1, 500),
   DATABASE_MIGRATE_ON_START: boolean(true),
+  DATABASE_LOCK_WAIT_TIMEOUT_S: integer(5, 1, 3600),
+  DATABASE_QUERY_TIMEOUT_MS: integer(10_000, 100, 3_600_000),
   REDIS_URL: url('redis://127.0.0.1:6379', ['redis:', 'rediss:']),
   REDIS_KEY_PREFIX: v.optional(
     v.pipe(v.string(), v.regex(/^[A-Za-z0-9_:.-]{0,64}$/, 'must be a plain key prefix')),
@@ -73,9 +74,15 @@ export const configSchema = v.object({
   SQS_CREATE_QUEUES: boolean(true),
   SQS_CHATS_QUEUE: name('chats'),
   SQS_MESSAGES_QUEUE: name('messages'),
+  // By default `<queue>-dlq`, the names the server and LocalStack create; the CDK stack's are generated.
+  SQS_CHATS_DEAD_LETTER_QUEUE: v.optional(plainName),
+  SQS_MESSAGES_DEAD_LETTER_QUEUE: v.optional(plainName),
   SQS_MAX_RECEIVES: integer(5, 1, 1000),
   SQS_VISIBILITY_TIMEOUT_S: integer(30, 1, 43200),
   SQS_FLUSH_MS: integer(2, 0, 1000),
+  SQS_TIMEOUT_MS: integer(3000, 100, 60_000),
+  SQS_MAX_JOBS_IN_FLIGHT: integer(10_000, 1, 1_000_000),
+  SQS_MAX_BYTES_IN_FLIGHT: integer(32 * 1024 * 1024, 64 * 1024, 2 ** 31),
   SQS_POLLERS: integer(2, 0, 64),
   ELASTICSEARCH_URL: url('http://127.0.0.1:9200', ['http:', 'https:']),
   SEARCH_INDEX: name('messages'),

@@ -10,6 +10,8 @@ export type Db = MySql2Database<typeof schema>
 export interface Database {
   db: Db
   pool: Pool
+  /** One bounded round trip, for readiness checks. */
+  ping(): Promise<unknown>
   close(): Promise<void>
 }
 
@@ -30,10 +32,75 @@ const poolOptions = (url: string, size: number): PoolOptions => ({
   queueLimit: size * 50,
 })
 
-/** Builds the mysql2 pool and the drizzle client. Opens no connection until the first query. */
-export const createDatabase = (url: string, poolSize: number): Database => {
+/**
+ * The pool as drizzle sees it, with every `query` and `execute` bounded by `timeoutMs`, the wait
+ * for a connection included. A statement past it destroys its connection: mysql2's own `timeout`
+ * would leave the connection in the pool with the statement still pending, and every later one
+ * queued behind it, so a database that stops answering would keep the pool stuck after it heals.
+ */
+const boundStatements = (pool: Pool, timeoutMs: number): Pool =>
+  new Proxy(pool, {
+    get(target, property, receiver) {
+      if (property !== 'query' && property !== 'execute') return Reflect.get(target, property, receiver)
+      return async (...args: unknown[]) => {
+        const acquiring = target.getConnection()
+        let timer: NodeJS.Timeout | undefined
+        let hasTimedOut = false
+        const timedOut = new Promise<never>((_, reject) => {
+          timer = setTimeout(() => {
+            hasTimedOut = true
+            reject(Object.assign(new Error(`MySQL did not answer in ${timeoutMs} ms`), { code: 'ETIMEDOUT' }))
+          }, timeoutMs)
+        })
+        const run = acquiring.then(async (connection) => {
+          if (hasTimedOut) return connection.release()
+          try {
+            return await (connection[property] as (...a: unknown[]) => Promise<unknown>)(...args)
+          } finally {
+            if (hasTimedOut) connection.destroy()
+            else connection.release()
+          }
+        })
+        run.catch(() => undefined) // settled after the timeout: nobody awaits it any more
+        try {
+          return await Promise.race([run, timedOut])
+        } finally {
+          clearTimeout(timer)
+        }
+      }
+    },
+  })
+
+export interface DatabaseOptions {
+  poolSize: number
+  /** How long a statement waits for a row lock (InnoDB's default is 50 s). */
+  lockWaitTimeoutS: number
+  /** How long a statement may take, the wait for a connection included. */
+  queryTimeoutMs: number
+}
+
+/**
+ * Builds the mysql2 pool and the drizzle client. Opens no connection until the first query.
+ * Statements are bounded twice: by the row-lock wait, server side, and by `queryTimeoutMs`, client
+ * side, against a database that stops answering. Either way the request gets its 503 in time.
+ */
+export const createDatabase = (
+  url: string,
+  { poolSize, lockWaitTimeoutS, queryTimeoutMs }: DatabaseOptions,
+): Database => {
   const pool = mysql.createPool(poolOptions(url, poolSize))
-  return { db: drizzle(pool, { schema, mode: 'default' }), pool, close: () => pool.end() }
+  // Queued on the new connection ahead of the query that asked for it. Should it fail, the
+  // server's default stays: a longer bound, not a broken connection.
+  pool.pool.on('connection', (connection) => {
+    connection.query(`SET SESSION innodb_lock_wait_timeout = ${Math.trunc(lockWaitTimeoutS)}`, () => {})
+  })
+  const bounded = boundStatements(pool, queryTimeoutMs)
+  return {
+    db: drizzle(bounded, { schema, mode: 'default' }),
+    pool,
+    ping: () => bounded.query('SELECT 1'),
+    close: () => pool.end(),
+  }
 }
 
 const CONNECTION_ERRORS = new Set([
@@ -50,11 +117,26 @@ const CONNECTION_ERRORS = new Set([
   'ER_SERVER_SHUTDOWN',
 ])
 
-/** True when a driver error means the database cannot be reached rather than a bad query. */
-export const isConnectionError = (error: unknown): boolean => {
+// Server errors that say the database cannot take the statement now, not that it is wrong:
+// a lock held too long, a deadlock, a server or session in read-only mode, a user whose write
+// privileges were taken away (as when an operator fences a primary), a statement time limit.
+const UNAVAILABLE_ERRNOS = new Set([
+  1142, // ER_TABLEACCESS_DENIED_ERROR
+  1205, // ER_LOCK_WAIT_TIMEOUT
+  1213, // ER_LOCK_DEADLOCK
+  1290, // ER_OPTION_PREVENTS_STATEMENT (--read-only, --super-read-only)
+  1792, // ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION
+  1836, // ER_READ_ONLY_MODE
+  1969, // MariaDB ER_STATEMENT_TIMEOUT
+  3024, // MySQL ER_QUERY_TIMEOUT
+])
+
+/** True when a driver error means the database cannot serve the statement now rather than a bad query. */
+export const isDatabaseUnavailable = (error: unknown): boolean => {
   for (let e: unknown = error; e instanceof Error; e = e.cause) {
-    const code = (e as { code?: unknown }).code
+    const { code, errno } = e as { code?: unknown; errno?: unknown }
     if (typeof code === 'string' && CONNECTION_ERRORS.has(code)) return true
+    if (typeof errno === 'number' && UNAVAILABLE_ERRNOS.has(errno)) return true
     if (e.message.includes('Queue limit reached')) return true
   }
   return false
@@ -79,7 +161,7 @@ export const prepared = <T>(build: (db: Db) => T) => {
 }
 
 /**
- * Runs a query function and turns connection failures into UnavailableError (503).
+ * Runs a query function and turns the database's failures into UnavailableError (503).
  *
  * @example const row = await withDatabase(() => db.select().from(applications).where(...))
  */
@@ -87,7 +169,7 @@ export const withDatabase = async <T>(query: () => Promise<T>): Promise<T> => {
   try {
     return await query()
   } catch (error) {
-    if (isConnectionError(error)) throw new UnavailableError('the database is', { cause: error })
+    if (isDatabaseUnavailable(error)) throw new UnavailableError('the database is', { cause: error })
     throw error
   }
 }

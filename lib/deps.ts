@@ -1,17 +1,21 @@
 import type { SQSClient } from '@aws-sdk/client-sqs'
+import { type BacklogMonitor, createBacklogMonitor } from './backlog.ts'
 import type { Config } from './config.ts'
 import { createDatabase, type Database, type Db } from './db.ts'
 import { createLogger, type Logger } from './logger.ts'
+import { useMetrics } from './metrics.ts'
 import {
+  countQueuedJobs,
   createJobQueue,
   createSqsClient,
   ensureQueues,
   type JobQueue,
+  lookUpDeadLetterQueues,
   lookUpQueues,
   type QueueName,
 } from './queue.ts'
 import { createRedis, type Redis } from './redis.ts'
-import { createSearch, type Search } from './search.ts'
+import { countUnindexed, createSearch, type Search } from './search.ts'
 import { type Clock, systemClock } from './time.ts'
 import { newToken } from './tokens.ts'
 
@@ -26,9 +30,12 @@ export interface Deps {
   redis: Redis
   sqs: SQSClient
   queueUrls: () => Promise<Record<QueueName, string>>
+  deadLetterUrls: () => Promise<Record<QueueName, string>>
   queue: JobQueue
   inFlightJobs: () => Promise<number>
   search: Search
+  /** Queue, dead-letter and index backlog, cached for GET /ready and the GET /metrics gauges. */
+  backlog: BacklogMonitor
   /** Named liveness checks of the backing services, for GET /ready. */
   probes: Record<string, () => Promise<unknown>>
   close(): Promise<void>
@@ -54,7 +61,11 @@ export const createDeps = (
   config: Config,
   { logger = createLogger(config.LOG_LEVEL), isLambda = false }: { logger?: Logger; isLambda?: boolean } = {},
 ): Deps => {
-  const database = createDatabase(config.DATABASE_URL, config.DATABASE_POOL_SIZE)
+  const database = createDatabase(config.DATABASE_URL, {
+    poolSize: config.DATABASE_POOL_SIZE,
+    lockWaitTimeoutS: config.DATABASE_LOCK_WAIT_TIMEOUT_S,
+    queryTimeoutMs: config.DATABASE_QUERY_TIMEOUT_MS,
+  })
   const redis = createRedis(config.REDIS_URL, config.REDIS_KEY_PREFIX)
   // Requests see Redis failures as 503s; the connection's own errors are only worth a log line.
   redis.on('error', (error) => logger.debug('redis connection error', { err: error }))
@@ -62,8 +73,20 @@ export const createDeps = (
   const queueUrls = once(() =>
     config.SQS_CREATE_QUEUES && !isLambda ? ensureQueues(sqs, config) : lookUpQueues(sqs, config),
   )
-  const queue = createJobQueue(sqs, queueUrls, { flushMs: isLambda ? 0 : config.SQS_FLUSH_MS, logger })
-  const search = createSearch(config, { redis, logger })
+  // After queueUrls: where the server creates the queues, it creates the dead-letter queues first.
+  const deadLetterUrls = once(async () => {
+    await queueUrls()
+    return lookUpDeadLetterQueues(sqs, config)
+  })
+  const queue = createJobQueue(sqs, queueUrls, {
+    flushMs: isLambda ? 0 : config.SQS_FLUSH_MS,
+    timeoutMs: config.SQS_TIMEOUT_MS,
+    maxJobs: config.SQS_MAX_JOBS_IN_FLIGHT,
+    maxBytes: config.SQS_MAX_BYTES_IN_FLIGHT,
+    logger,
+  })
+  const search = createSearch(config, { logger })
+  useMetrics(config.METRICS_ENABLED ? (isLambda ? 'emf' : 'prometheus') : 'off')
   return {
     config,
     logger,
@@ -74,13 +97,28 @@ export const createDeps = (
     redis,
     sqs,
     queueUrls,
+    deadLetterUrls,
     queue,
-    inFlightJobs: () => queue.inFlight(),
+    // Dead-lettered jobs hold numbers too: a redrive would bring them back.
+    inFlightJobs: async () =>
+      countQueuedJobs(
+        sqs,
+        [...Object.values(await queueUrls()), ...Object.values(await deadLetterUrls())],
+        config.SQS_TIMEOUT_MS,
+      ),
     search,
+    backlog: createBacklogMonitor({
+      sqs,
+      queueUrls,
+      deadLetterUrls,
+      countIndexPending: () => countUnindexed(database.db),
+      logger,
+    }),
     probes: {
-      mysql: () => database.pool.query('SELECT 1'),
-      redis: () => redis.ping(),
-      sqs: () => queueUrls(),
+      mysql: () => database.ping(),
+      // A write: a Redis that answers PING may still refuse writes (maxmemory, a replica).
+      redis: () => redis.set('ready', '1', 'PX', 60_000),
+      sqs: () => queue.ping(),
       search: () => search.ping(),
     },
     close: async () => {

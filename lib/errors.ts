@@ -6,7 +6,7 @@ export interface ErrorDetail {
 
 /** Base of every error the API renders on purpose: a fixed status and a stable snake_case code. */
 export abstract class AppError extends Error {
-  abstract readonly status: 400 | 404 | 405 | 413 | 415 | 422 | 429 | 503
+  abstract readonly status: 400 | 404 | 405 | 409 | 413 | 415 | 422 | 429 | 503
   abstract readonly code: string
   readonly details: ErrorDetail[]
   readonly headers: Record<string, string>
@@ -67,6 +67,15 @@ export class IdempotencyKeyReusedError extends AppError {
   readonly code = 'idempotency_key_reused'
 }
 
+/**
+ * A counter reached MAX_NUMBER (2^31-1), the highest number every layer stores: the API's paths,
+ * MySQL's unsigned int and the search index's integer. Refused before the number is taken.
+ */
+export class NumbersExhaustedError extends AppError {
+  readonly status = 409
+  readonly code = 'numbers_exhausted'
+}
+
 export class RateLimitedError extends AppError {
   readonly status = 429
   readonly code = 'rate_limited'
@@ -75,15 +84,18 @@ export class RateLimitedError extends AppError {
   }
 }
 
-/** A backing service needed for the request is down; nothing was half-written. */
+/**
+ * A backing service needed for the request is down; nothing was half-written. `message` replaces
+ * the default one where the client must know more (a create that may have happened).
+ */
 export class UnavailableError extends AppError {
   readonly status = 503
   readonly code = 'unavailable'
   constructor(
     service: string,
-    options: { cause?: unknown; retryAfterSeconds?: number; details?: ErrorDetail[] } = {},
+    options: { cause?: unknown; retryAfterSeconds?: number; details?: ErrorDetail[]; message?: string } = {},
   ) {
-    super(`${service} unavailable, try again shortly`, {
+    super(options.message ?? `${service} unavailable, try again shortly`, {
       cause: options.cause,
       details: options.details,
       headers: { 'Retry-After': String(options.retryAfterSeconds ?? 1) },

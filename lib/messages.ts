@@ -1,7 +1,7 @@
 import { and, asc, eq, gt, type Placeholder, sql } from 'drizzle-orm'
 import { applications, chats, type MessageRow, messages } from '../db/schema.ts'
 import type { MessageInput, MessageOutput, PageQuery } from './api/schemas.ts'
-import { type AcceptDeps, getChat } from './chats.ts'
+import { type AcceptDeps, getChat, type WriteContext } from './chats.ts'
 import { type Db, prepared, withDatabase } from './db.ts'
 import { NotFoundError } from './errors.ts'
 import type { MessageJob } from './jobs.ts'
@@ -25,7 +25,7 @@ export const createMessage = async (
   token: string,
   chat: number,
   input: MessageInput,
-  idempotencyKey?: string,
+  { idempotencyKey, requestId }: WriteContext = {},
 ): Promise<number> => {
   const idempotency =
     idempotencyKey === undefined ? undefined : { key: idempotencyKey, body: { body: input.body } }
@@ -38,6 +38,7 @@ export const createMessage = async (
     message: accepted.number,
     body: input.body,
     version: accepted.version,
+    rid: requestId,
   }
   await deps.queue.send('messages', job)
   return accepted.number
@@ -50,6 +51,7 @@ export const updateMessage = async (
   chat: number,
   message: number,
   input: MessageInput,
+  { requestId }: WriteContext = {},
 ) => {
   const accepted = await acceptMessageUpdate(deps, token, chat, message)
   const job: MessageJob = {
@@ -60,6 +62,7 @@ export const updateMessage = async (
     message,
     body: input.body,
     version: accepted.version,
+    rid: requestId,
   }
   await deps.queue.send('messages', job)
   return message

@@ -5,13 +5,13 @@ import { acceptedAt, type ChatJob, type MessageJob } from './jobs.ts'
 import { DIRTY_APPLICATIONS_KEY, DIRTY_CHATS_KEY } from './keys.ts'
 import type { Logger } from './logger.ts'
 import type { Redis } from './redis.ts'
-import type { MessageDocument, MessageIndexer } from './search.ts'
+import { type MessageDocument, markUnindexed, type Search } from './search.ts'
 import { raiseCounters } from './sequences.ts'
 
 export interface PersistDeps {
   db: Db
   redis: Redis
-  search: MessageIndexer
+  search: Pick<Search, 'bulkIndex'>
   logger: Pick<Logger, 'warn' | 'error'>
 }
 
@@ -27,6 +27,10 @@ export interface PersistDeps {
 // under the same number can only come from Redis handing a number out twice (it lost writes it had
 // acknowledged, see the README): that create changes nothing, and its job fails with
 // NumberCollisionError so that it ends in the dead-letter queue, loud, instead of overwriting.
+// The row also records that create's version (`collision_version`): an update accepted after it
+// may come from the losing create's client, which knows the number but not whose it is, so it no
+// longer applies and fails the same way. Updates accepted before it can only be the owner's.
+// Every update job is checked against the row as stored: one that did not apply fails.
 
 interface Collapsed<T> {
   key: string
@@ -86,6 +90,20 @@ export class NumberCollisionError extends Error {
 // True whether MySQL assigns create_version before or after evaluating it.
 const isOwnRow = sql.raw('(VALUES(create_version) = 0 OR create_version IN (0, VALUES(create_version)))')
 
+/** The update was accepted before any second create of the row's number. */
+const isBeforeCollision = (versionColumn: string) =>
+  sql.raw(`(collision_version = 0 OR VALUES(${versionColumn}) < collision_version)`)
+
+// Records the earliest create that found the row owned by another. create_version is assigned
+// first (it comes first in the table), and either value of it gives the same answer here.
+const collisionVersion = sql.raw(
+  'IF(create_version <> 0 AND VALUES(create_version) NOT IN (0, create_version), ' +
+    'IF(collision_version = 0, VALUES(create_version), LEAST(collision_version, VALUES(create_version))), collision_version)',
+)
+
+const appliesTitle = sql`(${isOwnRow} AND ${isBeforeCollision('title_version')})`
+const appliesBody = sql`(${isOwnRow} AND ${isBeforeCollision('body_version')})`
+
 const pad = (n: number) => n.toString().padStart(10, '0')
 
 const markDirty = async (deps: Pick<PersistDeps, 'redis' | 'logger'>, key: string, ids: number[]) => {
@@ -127,33 +145,30 @@ export const persistChats = async (deps: PersistDeps, jobs: ChatJob[]): Promise<
       .values(rows)
       .onDuplicateKeyUpdate({
         set: {
-          title: sql`IF(${isOwnRow} AND VALUES(title_version) >= title_version, VALUES(title), title)`,
-          updatedAt: sql`IF(${isOwnRow} AND VALUES(title_version) >= title_version, VALUES(updated_at), updated_at)`,
+          title: sql`IF(${appliesTitle} AND VALUES(title_version) >= title_version, VALUES(title), title)`,
+          updatedAt: sql`IF(${appliesTitle} AND VALUES(title_version) >= title_version, VALUES(updated_at), updated_at)`,
           createdAt: sql`IF(${isOwnRow}, LEAST(created_at, VALUES(created_at)), created_at)`,
-          titleVersion: sql`IF(${isOwnRow}, GREATEST(title_version, VALUES(title_version)), title_version)`,
+          titleVersion: sql`IF(${appliesTitle}, GREATEST(title_version, VALUES(title_version)), title_version)`,
           createVersion: sql`IF(create_version = 0, VALUES(create_version), create_version)`,
+          collisionVersion,
         },
       }),
   )
-  const created = rows.filter((row) => row.createVersion > 0)
-  const owners =
-    created.length === 0
-      ? []
-      : await deps.db
-          .select({ app: chats.applicationId, chat: chats.number, createVersion: chats.createVersion })
-          .from(chats)
-          .where(
-            or(
-              ...created.map((row) =>
-                and(eq(chats.applicationId, row.applicationId), eq(chats.number, row.number)),
-              ),
-            ),
-          )
-  const ownerOf = new Map(owners.map((row) => [`${row.app}:${row.chat}`, row.createVersion]))
-  const collisions = jobs.filter((job) => {
-    const owner = ownerOf.get(`${job.app}:${job.chat}`)
-    return job.op === 'create' && owner !== undefined && owner !== job.version
-  })
+  const stored = await deps.db
+    .select({
+      app: chats.applicationId,
+      chat: chats.number,
+      createVersion: chats.createVersion,
+      collisionVersion: chats.collisionVersion,
+      version: chats.titleVersion,
+    })
+    .from(chats)
+    .where(
+      or(...rows.map((row) => and(eq(chats.applicationId, row.applicationId), eq(chats.number, row.number)))),
+    )
+  const storedOf = new Map(stored.map((row) => [`${row.app}:${row.chat}`, row]))
+  const storedRow = (job: ChatJob) => storedOf.get(`${job.app}:${job.chat}`)
+  const refused = refusedJobs(jobs, storedRow)
 
   await markDirty(
     deps,
@@ -164,17 +179,59 @@ export const persistChats = async (deps: PersistDeps, jobs: ChatJob[]): Promise<
     deps,
     jobs.map((job) => ({ token: job.token, field: 'n', number: job.chat })),
   )
-  if (collisions.length > 0) failCollisions(deps, collisions)
+  if (refused.length > 0) failRefused(deps, refused, updatedAfterCollision(refused, storedRow))
 }
 
-/** Reports the creates that found their number taken: logged as errors, failed to the DLQ. */
-const failCollisions = <T extends { app: number; chat: number; version: number }>(
+/** What a job needs to know of its row as stored after the upsert. */
+interface StoredRow {
+  createVersion: number
+  collisionVersion: number
+  /** The version of the row's title or body. */
+  version: number
+}
+
+/**
+ * The jobs the stored row does not reflect: a create whose number another create owns, an update
+ * accepted after a second create of its number, and any update that did not apply (folded into a
+ * refused write of the batch: alone, on its next delivery, it does).
+ */
+const refusedJobs = <T extends Versioned>(jobs: T[], storedOf: (job: T) => StoredRow | undefined) =>
+  jobs.filter((job) => {
+    const row = storedOf(job)
+    if (!row) return false
+    if (job.op === 'create') return row.createVersion !== job.version
+    return row.version < job.version || (row.collisionVersion !== 0 && job.version > row.collisionVersion)
+  })
+
+/**
+ * The losing creates whose row already took an update accepted after them: SQS delivered that
+ * update first, so it applied before the collision was known, and may be the loser's.
+ */
+const updatedAfterCollision = <T extends Versioned>(
+  refused: T[],
+  storedOf: (job: T) => StoredRow | undefined,
+) => refused.filter((job) => job.op === 'create' && (storedOf(job)?.version ?? 0) > job.version)
+
+/** Reports the jobs a collision refused: logged as errors, failed to the DLQ. */
+const failRefused = <T extends { app: number; chat: number; version: number; rid?: string | undefined }>(
   deps: Pick<PersistDeps, 'logger'>,
   jobs: T[],
+  inDoubt: T[],
 ) => {
   const error = new NumberCollisionError(jobs)
-  deps.logger.error('number collision', { err: error })
+  deps.logger.error('number collision', {
+    err: error,
+    request_ids: jobs.map((job) => job.rid),
+    ...(inDoubt.length > 0 && { updated_before_detected: new NumberCollisionError(inDoubt).message }),
+  })
   throw error
+}
+
+/** Writes documents to the index; those that fail wait in the outbox (their rows), never lost. */
+const indexMessages = async (deps: Pick<PersistDeps, 'db' | 'search'>, documents: MessageDocument[]) => {
+  const { failed } = await deps.search.bulkIndex(documents)
+  // If MySQL is down too, this throws: the batch fails and SQS delivers it again.
+  await markUnindexed(deps.db, failed)
 }
 
 type ChatRef = { app: number; chat: number }
@@ -255,11 +312,13 @@ export const persistMessages = async (deps: PersistDeps, jobs: MessageJob[]): Pr
       .values(rows)
       .onDuplicateKeyUpdate({
         set: {
-          body: sql`IF(${isOwnRow} AND VALUES(body_version) >= body_version, VALUES(body), body)`,
-          updatedAt: sql`IF(${isOwnRow} AND VALUES(body_version) >= body_version, VALUES(updated_at), updated_at)`,
+          body: sql`IF(${appliesBody} AND VALUES(body_version) >= body_version, VALUES(body), body)`,
+          updatedAt: sql`IF(${appliesBody} AND VALUES(body_version) >= body_version, VALUES(updated_at), updated_at)`,
           createdAt: sql`IF(${isOwnRow}, LEAST(created_at, VALUES(created_at)), created_at)`,
-          bodyVersion: sql`IF(${isOwnRow}, GREATEST(body_version, VALUES(body_version)), body_version)`,
+          bodyVersion: sql`IF(${appliesBody}, GREATEST(body_version, VALUES(body_version)), body_version)`,
           createVersion: sql`IF(create_version = 0, VALUES(create_version), create_version)`,
+          collisionVersion,
+          persistedAt: sql`CURRENT_TIMESTAMP(3)`,
         },
       }),
   )
@@ -288,7 +347,7 @@ export const persistMessages = async (deps: PersistDeps, jobs: MessageJob[]): Pr
     createdAt: row.createdAt,
     updatedAt: row.updatedAt,
   }))
-  await deps.search.index(documents)
+  await indexMessages(deps, documents)
 
   await markDirty(deps, DIRTY_CHATS_KEY, [...byChat.keys()])
   await markDirty(
@@ -302,10 +361,10 @@ export const persistMessages = async (deps: PersistDeps, jobs: MessageJob[]): Pr
     ...created.map((ref) => ({ token: tokenOf.get(ref.app)!, field: 'n', number: ref.chat })),
   ])
 
-  const ownerOf = new Map(stored.map((row) => [`${row.chatId}:${row.number}`, row.createVersion]))
-  const collisions = jobs.filter((job) => {
-    const owner = ownerOf.get(`${chatIdOf(job)}:${job.message}`)
-    return job.op === 'create' && owner !== undefined && owner !== job.version
-  })
-  if (collisions.length > 0) failCollisions(deps, collisions)
+  const storedOf = new Map(
+    stored.map((row) => [`${row.chatId}:${row.number}`, { ...row, version: row.bodyVersion }]),
+  )
+  const storedRow = (job: MessageJob) => storedOf.get(`${chatIdOf(job)}:${job.message}`)
+  const refused = refusedJobs(jobs, storedRow)
+  if (refused.length > 0) failRefused(deps, refused, updatedAfterCollision(refused, storedRow))
 }

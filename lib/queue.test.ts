@@ -1,13 +1,19 @@
-import { GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs'
+import { randomBytes } from 'node:crypto'
+import {
+  CreateQueueCommand,
+  GetQueueAttributesCommand,
+  ReceiveMessageCommand,
+  SendMessageCommand,
+} from '@aws-sdk/client-sqs'
 import type { SQSEvent } from 'aws-lambda'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startWorkers } from '../functions/server.ts'
 import { createTestDeps } from '../tests/harness.ts'
 import { eventually } from '../tests/processes.ts'
 import type { Deps } from './deps.ts'
-import { parseMessageJobs } from './jobs.ts'
+import { parseMessagePack } from './jobs.ts'
 import { silentLogger } from './logger.ts'
-import { createJobQueue, deadLetterUrl, MAX_JOBS_PER_MESSAGE, startPoller } from './queue.ts'
+import { createJobQueue, createSqsClient, MAX_JOBS_PER_MESSAGE, startPoller } from './queue.ts'
 
 describe('the SQS job queue', () => {
   let deps: Deps
@@ -56,16 +62,32 @@ describe('the SQS job queue', () => {
     const queue = createJobQueue(
       deps.sqs,
       async () => ({ chats: 'http://127.0.0.1:1/q', messages: 'http://127.0.0.1:1/q' }),
-      {
-        flushMs: 1,
-        logger: deps.logger,
-      },
+      { flushMs: 1, timeoutMs: 1_000, maxJobs: 100, maxBytes: 1024 * 1024, logger: deps.logger },
     )
 
     const results = await Promise.allSettled([queue.send('chats', { a: 1 }), queue.send('chats', { a: 2 })])
 
     expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected'])
     expect(results.map((r) => (r as PromiseRejectedResult).reason.status)).toEqual([503, 503])
+  })
+
+  it('refuses a job at once, with a 503 that says nothing was created, past the bytes held in flight', async () => {
+    const queue = createJobQueue(deps.sqs, deps.queueUrls, {
+      flushMs: 50,
+      timeoutMs: 1_000,
+      maxJobs: 100,
+      maxBytes: 100_000,
+      logger: deps.logger,
+    })
+    const big = { body: 'x'.repeat(60_000) }
+
+    const first = queue.send('chats', big)
+    const second = await queue.send('chats', big).catch((error: Error) => error)
+    await first
+    const third = queue.send('chats', big)
+
+    expect(second).toMatchObject({ status: 503, message: expect.stringMatching(/nothing was created/) })
+    await expect(third).resolves.toBeUndefined()
   })
 
   it('pauses polling while the backing services are down, so an outage does not burn receives', async () => {
@@ -103,6 +125,152 @@ describe('the SQS job queue', () => {
     await paused.close()
   })
 
+  it('counts the jobs waiting in queues and dead-letter queues named as the AWS stack names them', async () => {
+    const unique = randomBytes(3).toString('hex')
+    const names = {
+      SQS_CHATS_QUEUE: `Stack-ChatsQueue-${unique}`,
+      SQS_MESSAGES_QUEUE: `Stack-MessagesQueue-${unique}`,
+      SQS_CHATS_DEAD_LETTER_QUEUE: `Stack-ChatsDeadLetterQueue-${unique}`,
+      SQS_MESSAGES_DEAD_LETTER_QUEUE: `Stack-MessagesDeadLetterQueue-${unique}`,
+    }
+    const urls = await Promise.all(
+      Object.values(names).map(
+        async (name) => (await deps.sqs.send(new CreateQueueCommand({ QueueName: name }))).QueueUrl!,
+      ),
+    )
+    const stack = await createTestDeps({ ...names, SQS_CREATE_QUEUES: 'false' })
+    await deps.sqs.send(new SendMessageCommand({ QueueUrl: urls[2], MessageBody: '[]' }))
+
+    const inFlight = await stack.inFlightJobs()
+
+    expect(inFlight).toBe(MAX_JOBS_PER_MESSAGE)
+    await stack.close()
+  })
+
+  describe('a poller', () => {
+    const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+    const inQueue = async (d: Deps, url: string) => {
+      const { Attributes = {} } = await d.sqs.send(
+        new GetQueueAttributesCommand({
+          QueueUrl: url,
+          AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+        }),
+      )
+      return (
+        Number(Attributes.ApproximateNumberOfMessages) +
+        Number(Attributes.ApproximateNumberOfMessagesNotVisible)
+      )
+    }
+
+    it('lets an open receive finish when stopped, and persists what it got instead of stranding it', async () => {
+      const d = await createTestDeps()
+      const url = (await d.queueUrls()).chats
+      const seen: string[] = []
+      const poller = startPoller(
+        d.sqs,
+        url,
+        'arn:test',
+        async (event) => {
+          seen.push(...event.Records.map((record) => record.body))
+          return { batchItemFailures: [] }
+        },
+        { concurrency: 1, logger: silentLogger, waitSeconds: 3 },
+      )
+      await pause(1_000)
+
+      const stopped = poller.stop()
+      await d.sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: 'sent while stopping' }))
+      await stopped
+
+      expect(seen).toEqual(['sent while stopping'])
+      expect(await inQueue(d, url)).toBe(0)
+      await d.close()
+    })
+
+    it('keeps a slow batch invisible while it runs, so no other poller receives it again', async () => {
+      const d = await createTestDeps({ SQS_VISIBILITY_TIMEOUT_S: '2' })
+      const url = (await d.queueUrls()).chats
+      await d.sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: 'slow' }))
+      const receiveCounts: string[] = []
+      const poller = startPoller(
+        d.sqs,
+        url,
+        'arn:test',
+        async (event) => {
+          receiveCounts.push(...event.Records.map((record) => record.attributes.ApproximateReceiveCount))
+          await pause(5_000)
+          return { batchItemFailures: [] }
+        },
+        { concurrency: 2, logger: silentLogger, waitSeconds: 1, visibilityTimeoutS: 2 },
+      )
+
+      await eventually(async () => (await inQueue(d, url)) === 0, {
+        what: 'the slow batch done',
+        timeoutMs: 15_000,
+      })
+      await poller.stop()
+
+      expect(receiveCounts).toEqual(['1'])
+      await d.close()
+    }, 30_000)
+
+    it('retries the deletes SQS refuses, so a done job is not delivered again', async () => {
+      const d = await createTestDeps()
+      const url = (await d.queueUrls()).chats
+      await d.sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: 'one' }))
+      await d.sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: 'two' }))
+      // SQS answers the first DeleteMessageBatch with one entry failed (as it does for an internal
+      // error): that entry is really not deleted.
+      const sqs = createSqsClient(d.config)
+      let isRefusing = true
+      sqs.middlewareStack.add(
+        (next, context) => async (args) => {
+          const input = args.input as { Entries?: Array<{ Id: string }> }
+          if (
+            context.commandName !== 'DeleteMessageBatchCommand' ||
+            !isRefusing ||
+            (input.Entries?.length ?? 0) < 2
+          )
+            return next(args)
+          isRefusing = false
+          const refused = input.Entries!.pop()!
+          const result = await next(args)
+          const output = result.output as {
+            Failed?: Array<{ Id: string; Code: string; SenderFault: boolean }>
+          }
+          output.Failed = [
+            ...(output.Failed ?? []),
+            { Id: refused.Id, Code: 'InternalError', SenderFault: false },
+          ]
+          return result
+        },
+        { step: 'initialize' },
+      )
+      const seen: string[] = []
+      const poller = startPoller(
+        sqs,
+        url,
+        'arn:test',
+        async (event) => {
+          seen.push(...event.Records.map((record) => record.body))
+          return { batchItemFailures: [] }
+        },
+        { concurrency: 1, logger: silentLogger, waitSeconds: 1 },
+      )
+
+      await eventually(async () => seen.length >= 2 && (await inQueue(d, url)) === 0, {
+        what: 'both jobs done and deleted',
+        timeoutMs: 10_000,
+      })
+      await poller.stop()
+
+      expect(isRefusing).toBe(false)
+      expect(seen.sort()).toEqual(['one', 'two'])
+      sqs.destroy()
+      await d.close()
+    })
+  })
+
   it('sends a job that keeps failing to the dead-letter queue after the receive limit', async () => {
     const poisoned = await createTestDeps({
       SQS_MAX_RECEIVES: '2',
@@ -113,10 +281,12 @@ describe('the SQS job queue', () => {
     await poisoned.sqs.send(
       new SendMessageCommand({ QueueUrl: urls.messages, MessageBody: '{"not":"a job"}' }),
     )
-    expect(() => parseMessageJobs('{"not":"a job"}')).toThrow()
+    expect(parseMessagePack('{"not":"a job"}')).toEqual([
+      expect.objectContaining({ error: expect.anything() }),
+    ])
 
     const workers = await startWorkers(poisoned)
-    const dlqUrl = deadLetterUrl(urls.messages)
+    const dlqUrl = (await poisoned.deadLetterUrls()).messages
     await eventually(
       async () => {
         const { Attributes } = await poisoned.sqs.send(

@@ -13,14 +13,15 @@ import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda'
 import type { Config } from './config.ts'
 import { UnavailableError } from './errors.ts'
 import type { Logger } from './logger.ts'
+import { recordJobsAccepted, trackBufferDepth } from './metrics.ts'
 
 export type QueueName = 'chats' | 'messages'
 
 /** Sends jobs to SQS. `send` resolves only once SQS has accepted the job. */
 export interface JobQueue {
   send(queue: QueueName, job: object): Promise<void>
-  /** An upper bound on the jobs sent and not yet persisted, across every server (dead letters included). */
-  inFlight(): Promise<number>
+  /** Resolves when SQS answers a call on the messages queue within `timeoutMs`. */
+  ping(): Promise<void>
   /** Sends what is buffered. */
   flush(): Promise<void>
   close(): Promise<void>
@@ -44,19 +45,27 @@ export const createSqsClient = (config: Config) => {
     endpoint: config.SQS_ENDPOINT,
     ...(credentials && { credentials }),
     maxAttempts: 2,
+    // A bound on a silent socket for every call, long polls included (they wait up to 20 s);
+    // request-path calls have a tighter deadline of their own (SQS_TIMEOUT_MS).
+    requestHandler: { connectionTimeout: 2_000, socketTimeout: 30_000 },
   })
 }
+
+/** Send options that give up on an SQS call, retries included, after `ms`. */
+export const deadline = (ms: number) => ({ abortSignal: AbortSignal.timeout(ms) })
 
 const queueNames = (config: Config): Record<QueueName, string> => ({
   chats: config.SQS_CHATS_QUEUE,
   messages: config.SQS_MESSAGES_QUEUE,
 })
 
-/** Dead-letter queue name of a queue. */
+/** Dead-letter queue name of a queue, unless configured. */
 export const deadLetterName = (name: string) => `${name}-dlq`
 
-/** The dead-letter queue's URL from its queue's (the name is the URL's last segment). */
-export const deadLetterUrl = (queueUrl: string) => queueUrl.replace(/[^/]+$/, (name) => deadLetterName(name))
+const deadLetterNames = (config: Config): Record<QueueName, string> => ({
+  chats: config.SQS_CHATS_DEAD_LETTER_QUEUE ?? deadLetterName(config.SQS_CHATS_QUEUE),
+  messages: config.SQS_MESSAGES_DEAD_LETTER_QUEUE ?? deadLetterName(config.SQS_MESSAGES_QUEUE),
+})
 
 /**
  * Creates the queues, their dead-letter queues and redrive policies if missing. Idempotent; safe
@@ -67,7 +76,7 @@ export const ensureQueues = async (sqs: SQSClient, config: Config): Promise<Reco
   for (const [queue, name] of Object.entries(queueNames(config)) as Array<[QueueName, string]>) {
     const dlq = await sqs.send(
       new CreateQueueCommand({
-        QueueName: deadLetterName(name),
+        QueueName: deadLetterNames(config)[queue],
         Attributes: { MessageRetentionPeriod: '1209600' },
       }),
     )
@@ -95,15 +104,51 @@ export const ensureQueues = async (sqs: SQSClient, config: Config): Promise<Reco
   return urls
 }
 
-/** Looks up the queue URLs without creating anything (Lambda, where the stack owns the queues). */
-export const lookUpQueues = async (sqs: SQSClient, config: Config): Promise<Record<QueueName, string>> => {
+const lookUp = async (
+  sqs: SQSClient,
+  names: Record<QueueName, string>,
+): Promise<Record<QueueName, string>> => {
   const entries = await Promise.all(
-    (Object.entries(queueNames(config)) as Array<[QueueName, string]>).map(
+    (Object.entries(names) as Array<[QueueName, string]>).map(
       async ([queue, name]) =>
-        [queue, (await sqs.send(new GetQueueUrlCommand({ QueueName: name }))).QueueUrl!] as const,
+        // In Lambda this runs on a request's path: it must not outlast the request.
+        [
+          queue,
+          (await sqs.send(new GetQueueUrlCommand({ QueueName: name }), deadline(5_000))).QueueUrl!,
+        ] as const,
     ),
   )
   return Object.fromEntries(entries) as Record<QueueName, string>
+}
+
+/** Looks up the queue URLs without creating anything (Lambda, where the stack owns the queues). */
+export const lookUpQueues = (sqs: SQSClient, config: Config) => lookUp(sqs, queueNames(config))
+
+/** Looks up the dead-letter queues' URLs, by their configured names. */
+export const lookUpDeadLetterQueues = (sqs: SQSClient, config: Config) => lookUp(sqs, deadLetterNames(config))
+
+/**
+ * An upper bound on the jobs in these queues: every message, visible, in flight or delayed, counted
+ * as a full pack.
+ */
+export const countQueuedJobs = async (sqs: SQSClient, queueUrls: string[], timeoutMs: number) => {
+  const counts = await Promise.all(
+    queueUrls.map(async (url) => {
+      const { Attributes = {} } = await sqs.send(
+        new GetQueueAttributesCommand({
+          QueueUrl: url,
+          AttributeNames: [
+            'ApproximateNumberOfMessages',
+            'ApproximateNumberOfMessagesNotVisible',
+            'ApproximateNumberOfMessagesDelayed',
+          ],
+        }),
+        deadline(timeoutMs),
+      )
+      return Object.values(Attributes).reduce((sum, value) => sum + Number(value ?? 0), 0)
+    }),
+  )
+  return counts.reduce((sum, count) => sum + count, 0) * MAX_JOBS_PER_MESSAGE
 }
 
 /**
@@ -143,27 +188,64 @@ const packJobs = (items: Pending[]) => {
   return packs
 }
 
+export interface JobQueueOptions {
+  flushMs: number
+  /** Deadline of one SendMessageBatch call, retries included. */
+  timeoutMs: number
+  /** Jobs and bytes buffered or being sent; past either bound a job is refused at once. */
+  maxJobs: number
+  maxBytes: number
+  logger: Pick<Logger, 'warn'>
+}
+
+// What a client may assume about its create after a 503. A refusal SQS stated, or a job never
+// sent, created nothing. A call that timed out or broke may have delivered the batch: the job may
+// persist, and since the Idempotency-Key record was written with the number, a retry under the same
+// key gets the same number and re-sends the same job, which the consumer's upsert makes a no-op.
+const NOT_CREATED = 'the queue is unavailable and nothing was created or changed; try again shortly'
+const MAYBE_CREATED =
+  'the queue did not confirm in time, so this create or update may have happened; retrying is safe, and a create retried with the same Idempotency-Key gets the same number'
+
 /**
  * A write-behind buffer in front of SendMessageBatch: jobs sent within `flushMs` of each other
  * share SQS messages (packs of up to 25) and calls (up to 10 messages), which is what lets one
  * server take thousands of writes a second. Each caller's promise settles with its own pack's
- * outcome, so a request answers 202 only after SQS accepted its job, and 503 when SQS refused it.
+ * outcome, so a request answers 202 only after SQS accepted its job, and 503 when SQS refused it
+ * or did not answer within `timeoutMs`. The buffer is bounded: when SQS stalls, requests past
+ * `maxJobs` or `maxBytes` get their 503 at once instead of piling up in memory.
  */
 export const createJobQueue = (
   sqs: SQSClient,
   urls: () => Promise<Record<QueueName, string>>,
-  { flushMs, logger }: { flushMs: number; logger: Pick<Logger, 'warn'> },
+  { flushMs, timeoutMs, maxJobs, maxBytes, logger }: JobQueueOptions,
 ): JobQueue => {
   const pending: Record<QueueName, Pending[]> = { chats: [], messages: [] }
   const timers: Partial<Record<QueueName, NodeJS.Timeout>> = {}
   const inFlightSends = new Set<Promise<void>>()
+  const held = { jobs: 0, bytes: 0 }
+  const untrackBuffer = trackBufferDepth(() => ({
+    chats: pending.chats.length,
+    messages: pending.messages.length,
+  }))
 
   const sendBatch = async (queue: QueueName, packs: Array<{ items: Pending[] }>) => {
     const settle = (index: number, error?: unknown) => {
-      for (const item of packs[index]!.items) error ? item.reject(error) : item.resolve()
+      for (const item of packs[index]!.items) {
+        held.jobs--
+        held.bytes -= item.bytes
+        error ? item.reject(error) : item.resolve()
+      }
+      if (!error) recordJobsAccepted(queue, packs[index]!.items.length)
+    }
+    let url: string
+    try {
+      url = (await urls())[queue]
+    } catch (error) {
+      for (const index of packs.keys())
+        settle(index, new UnavailableError('the queue is', { cause: error, message: NOT_CREATED }))
+      return
     }
     try {
-      const url = (await urls())[queue]
       const result = await sqs.send(
         new SendMessageBatchCommand({
           QueueUrl: url,
@@ -172,6 +254,7 @@ export const createJobQueue = (
             MessageBody: `[${pack.items.map((item) => item.body).join(',')}]`,
           })),
         }),
+        deadline(timeoutMs),
       )
       const failed = new Map((result.Failed ?? []).map((entry) => [Number(entry.Id), entry]))
       for (const index of packs.keys()) {
@@ -181,12 +264,16 @@ export const createJobQueue = (
           logger.warn('SQS refused a message', { code: failure.Code, sender_fault: failure.SenderFault })
           settle(
             index,
-            new UnavailableError('the queue is', { cause: new Error(failure.Message ?? failure.Code) }),
+            new UnavailableError('the queue is', {
+              cause: new Error(failure.Message ?? failure.Code),
+              message: NOT_CREATED,
+            }),
           )
         }
       }
     } catch (error) {
-      for (const index of packs.keys()) settle(index, new UnavailableError('the queue is', { cause: error }))
+      for (const index of packs.keys())
+        settle(index, new UnavailableError('the queue is', { cause: error, message: MAYBE_CREATED }))
     }
   }
 
@@ -215,29 +302,22 @@ export const createJobQueue = (
     send: (queue, job) =>
       new Promise<void>((resolve, reject) => {
         const body = toSqsBody(job)
+        if (held.jobs + 1 > maxJobs || held.bytes + body.length > maxBytes) {
+          reject(new UnavailableError('the queue is', { message: NOT_CREATED }))
+          return
+        }
+        held.jobs++
+        held.bytes += body.length
         pending[queue].push({ body, bytes: body.length, resolve, reject })
         if (pending[queue].length >= MAX_BATCH_ENTRIES * MAX_JOBS_PER_MESSAGE || flushMs === 0) drain(queue)
         else timers[queue] ??= setTimeout(() => drain(queue), flushMs)
       }),
-    inFlight: async () => {
-      // Dead-lettered jobs hold numbers too: a redrive would bring them back.
-      const all = Object.values(await urls()).flatMap((url) => [url, deadLetterUrl(url)])
-      const counts = await Promise.all(
-        all.map(async (url) => {
-          const { Attributes = {} } = await sqs.send(
-            new GetQueueAttributesCommand({
-              QueueUrl: url,
-              AttributeNames: [
-                'ApproximateNumberOfMessages',
-                'ApproximateNumberOfMessagesNotVisible',
-                'ApproximateNumberOfMessagesDelayed',
-              ],
-            }),
-          )
-          return Object.values(Attributes).reduce((sum, value) => sum + Number(value ?? 0), 0)
-        }),
+    ping: async () => {
+      const { messages } = await urls()
+      await sqs.send(
+        new GetQueueAttributesCommand({ QueueUrl: messages, AttributeNames: ['QueueArn'] }),
+        deadline(timeoutMs),
       )
-      return counts.reduce((sum, count) => sum + count, 0) * MAX_JOBS_PER_MESSAGE
     },
     flush: async () => {
       drain('chats')
@@ -246,6 +326,7 @@ export const createJobQueue = (
     },
     close: async function close() {
       await this.flush()
+      untrackBuffer()
     },
   }
 }
@@ -256,10 +337,20 @@ export interface Poller {
   stop(): Promise<void>
 }
 
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** A poller's deletes and visibility changes: short calls, bounded so that a stop always ends. */
+const CALL_TIMEOUT_MS = 10_000
+
 /**
  * Long-polls a queue and hands each batch, shaped as Lambda's SQSEvent, to the same consumer
  * function the cloud runs. Deletes what succeeded; failures come back after a short backoff
  * and, past the receive limit, go to the dead-letter queue by the queue's redrive policy.
+ *
+ * Nothing a poller holds is spent by a deploy or a slow batch: stopping lets an open receive
+ * finish (SQS may already have handed it messages, each counting one receive) and processes what
+ * it got; a batch keeps its messages invisible for as long as it runs (a heartbeat extends their
+ * visibility every third of the timeout); deletes that SQS refuses, in part or whole, are retried.
  */
 export const startPoller = (
   sqs: SQSClient,
@@ -269,17 +360,20 @@ export const startPoller = (
   {
     concurrency,
     logger,
-    waitSeconds = 20,
+    waitSeconds = 2,
+    visibilityTimeoutS = 30,
     isHealthy = async () => true,
   }: {
     concurrency: number
     logger: Logger
+    /** The long poll; stopping waits for it, so it bounds the shutdown (and sets the empty-poll rate). */
     waitSeconds?: number
+    /** The queue's visibility timeout, renewed while the consumer runs. */
+    visibilityTimeoutS?: number
     /** Whether what the consumer writes to answers; while it does not, polling pauses. */
     isHealthy?: () => Promise<boolean>
   },
 ): Poller => {
-  const abort = new AbortController()
   let isStopping = false
   // Shared by the loops: one outage pauses them all, and one probe at a time decides.
   let outage: Promise<void> | undefined
@@ -291,7 +385,7 @@ export const startPoller = (
     outage ??= (async () => {
       logger.warn('backing services down: polling paused')
       for (let delay = 500; !isStopping && !(await isHealthy()); delay = Math.min(delay * 2, 5_000)) {
-        await new Promise((resolve) => setTimeout(resolve, delay))
+        await pause(delay)
       }
       logger.warn('backing services back: polling resumed')
       outage = undefined
@@ -299,7 +393,76 @@ export const startPoller = (
     return outage
   }
 
+  const setVisibility = async (records: SQSRecord[], seconds: (record: SQSRecord) => number) => {
+    const { Failed = [] } = await sqs.send(
+      new ChangeMessageVisibilityBatchCommand({
+        QueueUrl: queueUrl,
+        Entries: records.map((record, index) => ({
+          Id: String(index),
+          ReceiptHandle: record.receiptHandle,
+          VisibilityTimeout: seconds(record),
+        })),
+      }),
+      deadline(CALL_TIMEOUT_MS),
+    )
+    if (Failed.length > 0)
+      throw new Error(`SQS refused ${Failed.length} visibility changes: ${Failed[0]!.Code}`)
+  }
+
+  /** Runs the handler while renewing the batch's visibility. */
+  const handleWithHeartbeat = async (records: SQSRecord[]) => {
+    const heartbeat = setInterval(
+      () => {
+        setVisibility(records, () => visibilityTimeoutS).catch((error) =>
+          logger.warn('could not extend the visibility of a running batch', { err: error }),
+        )
+      },
+      // A third of the timeout: two chances to land before the batch would become visible.
+      Math.max(500, (visibilityTimeoutS * 1000) / 3),
+    )
+    try {
+      return await handler({ Records: records })
+    } finally {
+      clearInterval(heartbeat)
+    }
+  }
+
+  /** Deletes the done records, retrying the entries SQS refuses; what stays is redelivered (idempotent). */
+  const deleteDone = async (records: SQSRecord[]) => {
+    let pending = records
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const { Failed = [] } = await sqs.send(
+          new DeleteMessageBatchCommand({
+            QueueUrl: queueUrl,
+            Entries: pending.map((record, index) => ({
+              Id: String(index),
+              ReceiptHandle: record.receiptHandle,
+            })),
+          }),
+          deadline(CALL_TIMEOUT_MS),
+        )
+        const refused = new Set(Failed.map((entry) => Number(entry.Id)))
+        pending = pending.filter((_, index) => refused.has(index))
+        if (pending.length === 0) return
+        logger.warn('SQS refused some deletes', { count: pending.length, code: Failed[0]?.Code, attempt })
+      } catch (error) {
+        logger.warn('deleting done jobs failed', { err: error, attempt })
+      }
+      if (attempt === 4) {
+        logger.error('done jobs could not be deleted; they will be delivered again', {
+          count: pending.length,
+        })
+        return
+      }
+      await pause(100 * 2 ** attempt)
+    }
+  }
+
   const pollOnce = async () => {
+    // Not aborted on stop: SQS may hand messages to a receive the client gave up on, and they
+    // would then wait out their visibility timeout with one receive spent. Only an SQS that does
+    // not answer at all (well past the long poll) is given up on, so that a stop always ends.
     const { Messages = [] } = await sqs.send(
       new ReceiveMessageCommand({
         QueueUrl: queueUrl,
@@ -311,10 +474,9 @@ export const startPoller = (
           'ApproximateFirstReceiveTimestamp',
         ],
       }),
-      { abortSignal: abort.signal },
+      deadline((waitSeconds + 5) * 1000),
     )
-    // Another loop found the services down while this one waited: leave the jobs for later.
-    if (Messages.length === 0 || outage) return
+    if (Messages.length === 0) return
     const records: SQSRecord[] = Messages.map((message) => ({
       messageId: message.MessageId!,
       receiptHandle: message.ReceiptHandle!,
@@ -331,10 +493,15 @@ export const startPoller = (
       eventSourceARN: queueArn,
       awsRegion: '',
     }))
+    // Another loop found the services down while this one waited: give the jobs back untouched.
+    if (outage) {
+      await setVisibility(records, () => 0).catch(() => undefined)
+      return
+    }
     let failedIds = new Set(records.map((record) => record.messageId))
     let isOutage = false
     try {
-      const response = await handler({ Records: records })
+      const response = await handleWithHeartbeat(records)
       failedIds = new Set(response.batchItemFailures.map((failure) => failure.itemIdentifier))
     } catch (error) {
       isOutage = !(await isHealthy())
@@ -342,28 +509,12 @@ export const startPoller = (
     }
     const done = records.filter((record) => !failedIds.has(record.messageId))
     const failed = records.filter((record) => failedIds.has(record.messageId))
-    if (done.length > 0) {
-      await sqs.send(
-        new DeleteMessageBatchCommand({
-          QueueUrl: queueUrl,
-          Entries: done.map((record, index) => ({ Id: String(index), ReceiptHandle: record.receiptHandle })),
-        }),
-      )
-    }
+    if (done.length > 0) await deleteDone(done)
     if (isOutage) return waitForRecovery()
     if (failed.length > 0) {
-      await sqs
-        .send(
-          new ChangeMessageVisibilityBatchCommand({
-            QueueUrl: queueUrl,
-            Entries: failed.map((record, index) => ({
-              Id: String(index),
-              ReceiptHandle: record.receiptHandle,
-              VisibilityTimeout: Math.min(2 ** Number(record.attributes.ApproximateReceiveCount), 60),
-            })),
-          }),
-        )
-        .catch((error) => logger.warn('could not shorten the visibility of failed jobs', { err: error }))
+      await setVisibility(failed, (record) =>
+        Math.min(2 ** Number(record.attributes.ApproximateReceiveCount), 60),
+      ).catch((error) => logger.warn('could not shorten the visibility of failed jobs', { err: error }))
     }
   }
 
@@ -372,12 +523,13 @@ export const startPoller = (
     while (!isStopping) {
       try {
         await outage
+        if (isStopping) break
         await pollOnce()
         backoff = 100
       } catch (error) {
         if (isStopping) break
         logger.warn('polling failed, retrying', { err: error, delay_ms: backoff })
-        await new Promise((resolve) => setTimeout(resolve, backoff))
+        await pause(backoff)
         backoff = Math.min(backoff * 2, 5_000)
       }
     }
@@ -387,7 +539,6 @@ export const startPoller = (
   return {
     stop: async () => {
       isStopping = true
-      abort.abort()
       await Promise.allSettled(loops)
     },
   }

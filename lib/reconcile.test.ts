@@ -6,7 +6,14 @@ import { createTestDeps } from '../tests/harness.ts'
 import type { Db } from './db.ts'
 import type { Deps } from './deps.ts'
 import { DIRTY_APPLICATIONS_KEY, DIRTY_CHATS_KEY } from './keys.ts'
-import { acquireReconcileLock, RECONCILE_LOCK_KEY, reconcileCounts } from './reconcile.ts'
+import {
+  acquireReconcileLock,
+  LAST_FULL_SWEEP_KEY,
+  RECONCILE_LOCK_KEY,
+  ReconcileLockLostError,
+  type ReconcileSummary,
+  reconcileCounts,
+} from './reconcile.ts'
 
 const AT = new Date('2026-11-24T10:00:00.000Z')
 const HOUR = 3_600_000
@@ -100,6 +107,50 @@ describe('reconcileCounts', () => {
 
     expect(summary.chats).toEqual({ checked: 12, updated: 11 })
     expect(await messagesCounts(deps.db, chatIds)).toEqual(Array.from({ length: 12 }, (_, i) => i))
+  })
+
+  it('writes nothing over a newer run’s counts when it stalls past the lock’s expiry', async () => {
+    const { chatIds } = await seed(deps.db, 2)
+    await deps.redis.sadd(DIRTY_CHATS_KEY, ...chatIds.map(String))
+    let isStalled = false
+    // Right before its UPDATE this run stalls; the lock expires, and a newer run counts a message
+    // committed meanwhile and writes it.
+    const beforeWrite = async () => {
+      if (isStalled) return
+      isStalled = true
+      await deps.redis.del(RECONCILE_LOCK_KEY)
+      await addMessages(deps.db, chatIds[1]!, 2, 1)
+      await deps.redis.sadd(DIRTY_CHATS_KEY, String(chatIds[1]))
+      await reconcileCounts(deps, { now: AT, mode: 'incremental', fullIntervalMs: HOUR })
+    }
+
+    const stale = reconcileCounts(deps, { now: AT, mode: 'incremental', fullIntervalMs: HOUR, beforeWrite })
+
+    await expect(stale).rejects.toThrow(ReconcileLockLostError)
+    expect(await messagesCounts(deps.db, chatIds)).toEqual([0, 2])
+  })
+
+  it('finishes a full sweep over several runs when each has almost no time, up to the last row', async () => {
+    const { chatIds } = await seed(deps.db, 6)
+    const runs: ReconcileSummary[] = []
+
+    for (let run = 0; run < 500; run++) {
+      const summary = await reconcileCounts(deps, {
+        now: AT,
+        mode: 'full',
+        fullIntervalMs: HOUR,
+        batchSize: 25,
+        timeBudgetMs: 0,
+      })
+      runs.push(summary)
+      if (!summary.isSweepPartial) break
+    }
+
+    expect(runs.length).toBeGreaterThan(1)
+    expect(runs.slice(0, -1).every((summary) => summary.isSweepPartial)).toBe(true)
+    expect(runs.at(-1)!.isSweepPartial).toBeUndefined()
+    expect(await messagesCounts(deps.db, chatIds)).toEqual([0, 1, 2, 3, 4, 5])
+    expect(Number(await deps.redis.get(LAST_FULL_SWEEP_KEY))).toBe(AT.getTime())
   })
 
   it('skips without touching the dirty ids while another run holds the lock', async () => {

@@ -1,10 +1,10 @@
-import { randomBytes } from 'node:crypto'
-import { type SQL, sql } from 'drizzle-orm'
+import { eq, type SQL, sql } from 'drizzle-orm'
 import type { AnyMySqlColumn, MySqlTable } from 'drizzle-orm/mysql-core'
-import { applications, chats, messages } from '../db/schema.ts'
+import { applications, chats, jobState, messages } from '../db/schema.ts'
 import { type Db, retryOnDeadlock, withDatabase } from './db.ts'
 import type { Deps } from './deps.ts'
 import { DIRTY_APPLICATIONS_KEY, DIRTY_CHATS_KEY } from './keys.ts'
+import { acquireJobLock, isFenceCurrent, type JobLock } from './lock.ts'
 import { withRedis } from './redis.ts'
 
 // Design of the reconciler (the counts may lag by at most an hour, see the issue):
@@ -17,15 +17,19 @@ import { withRedis } from './redis.ts'
 //   so a row committed too late for this run's count was marked dirty after the drain: the next run
 //   counts it.
 // - Full sweep: keyset pagination over the parent table by primary key, one grouped count per batch
-//   over the child's unique index (its first column is the parent id), bounded memory.
+//   over the child's unique index (its first column is the parent id), bounded memory. It is
+//   resumable: after each batch the last id is saved in MySQL (`job_state`), and a run stops
+//   after `timeBudgetMs` (well inside a Lambda's timeout), so the next run continues where it
+//   stopped; the sweep counts as done, for the hourly schedule, only once it reached the end. A
+//   full run recounts the dirty ids first, since the part of the sweep it reaches may not cover them.
 // - Locking: the counts come from plain SELECTs, which are non-locking consistent reads; an
 //   `UPDATE … JOIN (SELECT … FROM messages)` would take shared locks on the message rows the
 //   consumers are inserting. The one locking statement per batch is an UPDATE of the parent rows
 //   whose count is wrong, by primary key in ascending order, in its own short autocommit
 //   transaction, retried on deadlock. It never sets updated_at: a count is not a client write.
-// - One at a time: a Redis lock (SET NX PX) renewed while the run lasts and released by
-//   compare-and-delete. A run checks it still holds the lock before each UPDATE, so a run that
-//   stalled past the lock's expiry stops instead of writing counts older than its successor's.
+// - One at a time: the job lock of lib/lock.ts (Redis, renewed, released by compare-and-delete).
+//   Each UPDATE carries the lock's MySQL fence in its WHERE, so a run that stalled past the lock's
+//   expiry (even inside the statement) writes nothing over its successor's newer counts.
 //
 // The Lua scripts touch the lock, dirty and processing keys together, so they all share the hash
 // tag {dirty} (see lib/keys.ts) and stay in one slot on a Redis Cluster.
@@ -43,6 +47,8 @@ export interface ReconcileTally {
 export interface ReconcileSummary {
   mode: ReconcileMode
   skipped?: true
+  /** A full sweep that ran out of time: the next run resumes it. */
+  isSweepPartial?: true
   applications: ReconcileTally
   chats: ReconcileTally
   ms: number
@@ -57,8 +63,12 @@ export interface ReconcileOptions {
   /** Parent rows per count query and per UPDATE. */
   batchSize?: number
   lockTtlMs?: number
+  /** A full sweep stops after this long; the next run resumes it. At least one batch runs. */
+  timeBudgetMs?: number
   /** Called between a batch's count and its UPDATE: a seam for tests that race the consumers. */
   onCounted?: () => Promise<void>
+  /** Called right before a batch's UPDATE is sent: a seam for tests that stall a run. */
+  beforeWrite?: () => Promise<void>
 }
 
 export const RECONCILE_LOCK_KEY = 'counts:{dirty}:lock'
@@ -66,8 +76,13 @@ export const RECONCILE_LOCK_KEY = 'counts:{dirty}:lock'
 export const LAST_FULL_SWEEP_KEY = 'counts:{dirty}:last-full'
 const processingKey = (dirtyKey: string) => `${dirtyKey}:processing`
 
+type BatchOptions = Required<Pick<ReconcileOptions, 'batchSize'>> &
+  Pick<ReconcileOptions, 'onCounted' | 'beforeWrite'>
+
 const DEFAULT_BATCH_SIZE = 1000
 const DEFAULT_LOCK_TTL_MS = 30_000
+// The Lambda's timeout is 30 s (infra/lib/chat-stack.ts).
+const DEFAULT_TIME_BUDGET_MS = 20_000
 
 interface Counter {
   name: 'applications' | 'chats'
@@ -125,63 +140,21 @@ if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 for i = 2, #KEYS do redis.call('DEL', KEYS[i]) end
 return 1`
 
-const RENEW_SCRIPT = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0`
-
-const RELEASE_SCRIPT = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0`
-
-export interface ReconcileLock {
-  readonly token: string
-  /** Asks Redis whether this lock is still ours. */
-  isHeld(): Promise<boolean>
-  /** Stops renewing and deletes the lock if it is still ours. */
-  release(): Promise<void>
-}
+export type ReconcileLock = JobLock
 
 export class ReconcileLockLostError extends Error {
   override name = 'ReconcileLockLostError'
 }
 
+const LOCK_NAME = 'reconcile'
+
 /**
- * Takes the reconciler lock, or returns undefined when another run holds it. The lock expires after
- * `ttlMs` if its holder dies, and is renewed every third of that while held.
+ * Takes the reconciler lock, or returns undefined when another run holds it.
  *
  * @example const lock = await acquireReconcileLock(deps, 30_000); if (lock) try { … } finally { await lock.release() }
  */
-export const acquireReconcileLock = async (
-  deps: Pick<Deps, 'redis' | 'logger'>,
-  ttlMs = DEFAULT_LOCK_TTL_MS,
-): Promise<ReconcileLock | undefined> => {
-  const { redis, logger } = deps
-  const token = randomBytes(16).toString('hex')
-  const acquired = await withRedis(() => redis.set(RECONCILE_LOCK_KEY, token, 'PX', ttlMs, 'NX'))
-  if (acquired !== 'OK') return undefined
-
-  const renewal = setInterval(
-    () => {
-      redis.eval(RENEW_SCRIPT, 1, RECONCILE_LOCK_KEY, token, ttlMs).then(
-        (renewed) => {
-          if (renewed !== 1) logger.warn('reconcile lock lost before the run ended')
-        },
-        (error) => logger.warn('reconcile lock renewal failed', { err: error }),
-      )
-    },
-    Math.max(1, Math.floor(ttlMs / 3)),
-  )
-  renewal.unref()
-
-  return {
-    token,
-    isHeld: async () => (await withRedis(() => redis.get(RECONCILE_LOCK_KEY))) === token,
-    release: async () => {
-      clearInterval(renewal)
-      await withRedis(() => redis.eval(RELEASE_SCRIPT, 1, RECONCILE_LOCK_KEY, token))
-    },
-  }
-}
+export const acquireReconcileLock = (deps: ReconcileDeps, ttlMs = DEFAULT_LOCK_TTL_MS) =>
+  acquireJobLock(deps, LOCK_NAME, RECONCILE_LOCK_KEY, ttlMs)
 
 const rowsOf = async <T>(db: Db, query: SQL): Promise<T[]> => {
   const [rows] = await withDatabase(() => db.execute(query))
@@ -214,13 +187,14 @@ const countChildren = async (db: Db, counter: Counter, where: SQL) => {
   return new Map(rows.map((row) => [Number(row.id), Number(row.n)]))
 }
 
-/** Writes the counts that differ from the stored ones with one UPDATE; returns how many. */
+/** Writes the counts that differ from the stored ones with one fenced UPDATE; returns how many. */
 const writeCounts = async (
   deps: ReconcileDeps,
   counter: Counter,
   lock: ReconcileLock,
   stored: Map<number, number>,
   counts: Map<number, number>,
+  beforeWrite?: () => Promise<void>,
 ): Promise<number> => {
   const changes = [...stored]
     .map(([id, was]) => [id, was, counts.get(id) ?? 0] as const)
@@ -228,6 +202,7 @@ const writeCounts = async (
     .sort(([a], [b]) => a - b)
   if (changes.length === 0) return 0
   if (!(await lock.isHeld())) throw new ReconcileLockLostError('the reconcile lock expired during the run')
+  await beforeWrite?.()
 
   const ids = changes.map(([id]) => id)
   const cases = sql.join(
@@ -236,13 +211,17 @@ const writeCounts = async (
   )
   // Only rows whose count is wrong, by primary key (record locks, no gap locks: they all exist),
   // in ascending order; the statement is idempotent, so a deadlock victim simply runs it again.
-  await retryOnDeadlock(() =>
+  // The fence makes it a no-op once another run has taken the lock since this one did.
+  const [result] = await retryOnDeadlock(() =>
     withDatabase(() =>
       deps.db.execute(
-        sql`UPDATE ${counter.parent} SET ${counter.count} = CASE ${counter.id} ${cases} END WHERE ${counter.id} IN (${inList(ids)})`,
+        sql`UPDATE ${counter.parent} SET ${counter.count} = CASE ${counter.id} ${cases} END WHERE ${counter.id} IN (${inList(ids)}) AND ${isFenceCurrent(LOCK_NAME, lock)}`,
       ),
     ),
   )
+  // mysql2 reports matched rows: none means the fence refused the write.
+  if ((result as { affectedRows?: number }).affectedRows === 0)
+    throw new ReconcileLockLostError('a later run took the reconcile lock; this run wrote nothing')
   return changes.length
 }
 
@@ -257,7 +236,7 @@ const reconcileProcessing = async (
   deps: ReconcileDeps,
   counter: Counter,
   lock: ReconcileLock,
-  options: Required<Pick<ReconcileOptions, 'batchSize'>> & Pick<ReconcileOptions, 'onCounted'>,
+  options: BatchOptions,
 ): Promise<ReconcileTally> => {
   const tally = { checked: 0, updated: 0 }
   const key = processingKey(counter.dirtyKey)
@@ -273,38 +252,67 @@ const reconcileProcessing = async (
       const counts = await countChildren(deps.db, counter, sql`${counter.childParent} IN (${inList(batch)})`)
       await options.onCounted?.()
       tally.checked += stored.size
-      tally.updated += await writeCounts(deps, counter, lock, stored, counts)
+      tally.updated += await writeCounts(deps, counter, lock, stored, counts, options.beforeWrite)
     }
   } while (cursor !== '0')
   return tally
 }
 
-/** Recounts every parent row: keyset batches by primary key, one grouped range count per batch. */
+const sweepName = (counter: Counter) => `reconcile-sweep:${counter.name}`
+
+/** Where the counter's sweep resumes: the last id it finished (0 = from the start). */
+const readCheckpoint = async (db: Db, counter: Counter) => {
+  const [row] = await withDatabase(() =>
+    db
+      .select({ position: jobState.position })
+      .from(jobState)
+      .where(eq(jobState.name, sweepName(counter))),
+  )
+  return row?.position ?? 0
+}
+
+const saveCheckpoint = (db: Db, counter: Counter, position: number) =>
+  withDatabase(() =>
+    db
+      .insert(jobState)
+      .values({ name: sweepName(counter), position })
+      .onDuplicateKeyUpdate({ set: { position } }),
+  )
+
+/**
+ * Recounts the parent rows from the checkpoint on: keyset batches by primary key, one grouped range
+ * count per batch, the checkpoint saved after each. Returns whether it reached the end before
+ * `deadline` (at least one batch runs, so every run advances).
+ */
 const sweepAll = async (
   deps: ReconcileDeps,
   counter: Counter,
   lock: ReconcileLock,
-  options: Required<Pick<ReconcileOptions, 'batchSize'>> & Pick<ReconcileOptions, 'onCounted'>,
-): Promise<ReconcileTally> => {
-  const tally = { checked: 0, updated: 0 }
-  let after = 0
-  for (;;) {
+  options: BatchOptions & { deadline: number },
+): Promise<ReconcileTally & { isDone: boolean }> => {
+  const tally = { checked: 0, updated: 0, isDone: false }
+  let after = await readCheckpoint(deps.db, counter)
+  for (let batch = 0; batch === 0 || performance.now() < options.deadline; batch++) {
     const stored = await readStored(deps.db, counter, sql`${counter.id} > ${after}`, options.batchSize)
-    if (stored.size === 0) return tally
     const ids = [...stored.keys()]
-    const first = ids[0]!
-    const last = ids[ids.length - 1]!
-    const counts = await countChildren(
-      deps.db,
-      counter,
-      sql`${counter.childParent} BETWEEN ${first} AND ${last}`,
-    )
-    await options.onCounted?.()
-    tally.checked += stored.size
-    tally.updated += await writeCounts(deps, counter, lock, stored, counts)
-    if (stored.size < options.batchSize) return tally
-    after = last
+    if (ids.length > 0) {
+      const counts = await countChildren(
+        deps.db,
+        counter,
+        sql`${counter.childParent} BETWEEN ${ids[0]!} AND ${ids.at(-1)!}`,
+      )
+      await options.onCounted?.()
+      tally.checked += stored.size
+      tally.updated += await writeCounts(deps, counter, lock, stored, counts, options.beforeWrite)
+    }
+    if (stored.size < options.batchSize) {
+      await saveCheckpoint(deps.db, counter, 0)
+      return { ...tally, isDone: true }
+    }
+    after = ids.at(-1)!
+    await saveCheckpoint(deps.db, counter, after)
   }
+  return tally
 }
 
 /** True when no full sweep is recorded, or the last one finished `fullIntervalMs` or more before `now`. */
@@ -348,25 +356,36 @@ export const reconcileCounts = async (
     )
     if (drained === -1) throw new ReconcileLockLostError('the reconcile lock expired before the drain')
 
-    // A full sweep counts every row after the drain, so it covers the drained ids as well.
-    const run = mode === 'full' ? sweepAll : reconcileProcessing
     const tallies: Record<Counter['name'], ReconcileTally> = {
       chats: { checked: 0, updated: 0 },
       applications: { checked: 0, updated: 0 },
     }
+    const batch = { ...options, batchSize }
     for (const counter of COUNTERS)
-      tallies[counter.name] = await run(deps, counter, lock, { ...options, batchSize })
+      tallies[counter.name] = await reconcileProcessing(deps, counter, lock, batch)
+    let isSweepDone = true
+    if (mode === 'full') {
+      const deadline = started + (options.timeBudgetMs ?? DEFAULT_TIME_BUDGET_MS)
+      for (const counter of COUNTERS) {
+        const swept = await sweepAll(deps, counter, lock, { ...batch, deadline })
+        tallies[counter.name].checked += swept.checked
+        tallies[counter.name].updated += swept.updated
+        isSweepDone &&= swept.isDone
+        if (!swept.isDone) break
+      }
+    }
 
     const processing = COUNTERS.map((counter) => processingKey(counter.dirtyKey))
     const finished = await withRedis(() =>
       deps.redis.eval(FINISH_SCRIPT, processing.length + 1, RECONCILE_LOCK_KEY, ...processing, lock.token),
     )
     if (finished !== 1) throw new ReconcileLockLostError('the reconcile lock expired before the run ended')
-    if (mode === 'full')
+    if (mode === 'full' && isSweepDone)
       await withRedis(() => deps.redis.set(LAST_FULL_SWEEP_KEY, String(options.now.getTime())))
 
     const summary: ReconcileSummary = {
       mode,
+      ...(!isSweepDone && { isSweepPartial: true as const }),
       applications: tallies.applications,
       chats: tallies.chats,
       ms: elapsed(),

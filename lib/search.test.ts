@@ -3,15 +3,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { testConfig } from '../tests/harness.ts'
 import { UnavailableError } from './errors.ts'
 import { silentLogger } from './logger.ts'
-import { createRedis, type Redis } from './redis.ts'
 import {
-  countPending,
   createSearch,
   documentId,
   INDEX_MAPPINGS,
   initialIndexName,
   type MessageDocument,
-  readPending,
   type Search,
 } from './search.ts'
 
@@ -35,7 +32,6 @@ const aDocument = (overrides: Partial<MessageDocument> = {}): MessageDocument =>
 
 describe('createSearch', () => {
   const config = testConfig()
-  let redis: Redis
   let search: Search
   const searchIn = (chatId: number, q: string, limit = 20, offset = 0) =>
     search.search(chatId, { q, limit, offset })
@@ -43,15 +39,13 @@ describe('createSearch', () => {
     (await searchIn(chatId, q)).data.map((hit) => hit.number)
 
   beforeAll(async () => {
-    redis = createRedis(config.REDIS_URL, config.REDIS_KEY_PREFIX)
-    search = createSearch(config, { redis, logger: silentLogger })
+    search = createSearch(config, { logger: silentLogger })
     await search.ensureIndex()
   })
   afterAll(async () => {
     // By name: Elasticsearch refuses wildcard deletes (action.destructive_requires_name).
     await search.client.indices.delete({ index: initialIndexName(config.SEARCH_INDEX) })
     await search.close()
-    redis.disconnect()
   })
 
   describe('after a mapping upgrade, before `npm run reindex`', () => {
@@ -91,7 +85,7 @@ describe('createSearch', () => {
 
     it('still finds and highlights 1–2 character queries in an index of mapping v1', async () => {
       const alias = `${config.SEARCH_INDEX}-v1`
-      const old = createSearch({ ...config, SEARCH_INDEX: alias }, { redis, logger: silentLogger })
+      const old = createSearch({ ...config, SEARCH_INDEX: alias }, { logger: silentLogger })
       await old.client.indices.create({
         index: `${alias}_v1`,
         settings: v1Settings,
@@ -119,7 +113,7 @@ describe('createSearch', () => {
     it('creates one versioned index behind the alias, however many servers race to create it', async () => {
       const alias = `${config.SEARCH_INDEX}-race`
       const racers = Array.from({ length: 5 }, () =>
-        createSearch({ ...config, SEARCH_INDEX: alias }, { redis, logger: silentLogger }),
+        createSearch({ ...config, SEARCH_INDEX: alias }, { logger: silentLogger }),
       )
 
       const results = await Promise.all(racers.map((racer) => racer.ensureIndex()))
@@ -397,40 +391,9 @@ describe('createSearch', () => {
     let dead: Search
 
     beforeAll(() => {
-      dead = createSearch({ ...config, ELASTICSEARCH_URL: DEAD_ENGINE }, { redis, logger: silentLogger })
+      dead = createSearch({ ...config, ELASTICSEARCH_URL: DEAD_ENGINE }, { logger: silentLogger })
     })
     afterAll(() => dead.close())
-
-    it('index() records the documents in the outbox instead of throwing', async () => {
-      const documents = [
-        aDocument({ chatId: 50, number: 1, version: 7 }),
-        aDocument({ chatId: 50, number: 2, version: 8 }),
-      ]
-
-      await dead.index(documents)
-
-      expect(await countPending(redis)).toBeGreaterThanOrEqual(2)
-      expect(await readPending(redis, 0, 1_000)).toEqual(
-        expect.arrayContaining([
-          { chatId: 50, number: 1, version: 7 },
-          { chatId: 50, number: 2, version: 8 },
-        ]),
-      )
-    })
-
-    it('index() throws when the outbox cannot take them either, so that the batch is retried', async () => {
-      const deadRedis = createRedis('redis://127.0.0.1:1', 'x:')
-      deadRedis.on('error', () => undefined)
-      const doubleDead = createSearch(
-        { ...config, ELASTICSEARCH_URL: DEAD_ENGINE },
-        { redis: deadRedis, logger: silentLogger },
-      )
-
-      await expect(doubleDead.index([aDocument()])).rejects.toThrow()
-
-      deadRedis.disconnect()
-      await doubleDead.close()
-    })
 
     it('search answers UnavailableError within a few seconds', async () => {
       const started = performance.now()

@@ -3,10 +3,10 @@ import { and, asc, eq, gt, inArray, or, type SQL, sql } from 'drizzle-orm'
 import { applications, chats, messages } from '../db/schema.ts'
 import type { SearchQuery } from './api/schemas.ts'
 import type { Config } from './config.ts'
-import { type Db, prepared, withDatabase } from './db.ts'
+import { type Db, prepared, retryOnDeadlock, withDatabase } from './db.ts'
 import { NotFoundError, UnavailableError } from './errors.ts'
 import type { Logger } from './logger.ts'
-import type { Redis } from './redis.ts'
+import { timeSearch } from './metrics.ts'
 
 // Design of message search (see also the README's dated entry):
 //
@@ -28,9 +28,10 @@ import type { Redis } from './redis.ts'
 //   idempotent, and a stale write gets a 409 (counted as done) instead of overwriting a newer body.
 // - The alias SEARCH_INDEX points at a versioned index: a mapping change ships by `npm run reindex`,
 //   which fills a new index from MySQL and swaps the alias atomically.
-// - Failed writes go to a Redis sorted set (the outbox, member `${chatId}:${number}`, score the
-//   highest body_version that failed). The retry-indexing job re-reads those rows from MySQL and
-//   indexes them until they land; MySQL persistence never waits for the engine to come back.
+// - Failed writes go to the outbox, which is a column of the row: `unindexed_version`, the
+//   body_version that failed (0 = indexed), with an index to scan the non-zero ones. The
+//   retry-indexing job re-reads those rows and indexes them until they land; MySQL persistence never
+//   waits for the engine to come back, and no Redis loss or outage length changes what is kept.
 
 /** A message as the search index stores it. */
 export interface MessageDocument {
@@ -42,11 +43,6 @@ export interface MessageDocument {
   version: number
   createdAt: Date
   updatedAt: Date
-}
-
-export interface MessageIndexer {
-  /** Indexes persisted messages. Never throws for an unavailable engine: it retries later itself. */
-  index(documents: MessageDocument[]): Promise<void>
 }
 
 /** One hit as the API returns it. */
@@ -70,8 +66,8 @@ export interface BulkOutcome {
   failed: MessageDocument[]
 }
 
-/** The client-backed search: index management, indexing with an outbox, queries. */
-export interface Search extends MessageIndexer {
+/** The client-backed search: index management, indexing, queries. */
+export interface Search {
   readonly client: Client
   /** The alias every read and write goes through (SEARCH_INDEX). */
   readonly alias: string
@@ -212,98 +208,152 @@ export const isUnavailable = (error: unknown) =>
   error instanceof esErrors.NoLivingConnectionsError ||
   (error instanceof esErrors.ResponseError && (error.statusCode === 429 || (error.statusCode ?? 0) >= 500))
 
-/** The Redis sorted set of messages whose index write has not landed yet (the outbox). */
-export const SEARCH_PENDING_KEY = 'search:pending'
+const byKeys = (keys: ReadonlyArray<{ chatId: number; number: number }>) => {
+  const byChat = new Map<number, number[]>()
+  for (const key of keys) byChat.set(key.chatId, [...(byChat.get(key.chatId) ?? []), key.number])
+  return or(
+    ...[...byChat].map(([chatId, numbers]) =>
+      and(eq(messages.chatId, chatId), inArray(messages.number, numbers)),
+    ),
+  )
+}
 
-// KEYS[1]: the outbox. ARGV: member, version pairs. Forgets a member only if no newer version
-// failed since it was read: a consumer may record a newer failure while a retry is in flight.
-const SETTLE_SCRIPT = `
-local removed = 0
-for i = 1, #ARGV, 2 do
-  local score = redis.call('ZSCORE', KEYS[1], ARGV[i])
-  if score and tonumber(score) <= tonumber(ARGV[i + 1]) then
-    redis.call('ZREM', KEYS[1], ARGV[i])
-    removed = removed + 1
-  end
-end
-return removed`
-
-/** Records documents whose index write failed; GT keeps the highest failed version per message. */
-export const addPending = async (
-  redis: Redis,
-  documents: Pick<MessageDocument, 'chatId' | 'number' | 'version'>[],
+/**
+ * Puts messages whose index write failed in the outbox: their rows' current body_version becomes
+ * `unindexed_version`. Throws when MySQL does not answer, so that the batch is delivered again.
+ */
+export const markUnindexed = async (
+  db: Db,
+  documents: ReadonlyArray<Pick<MessageDocument, 'chatId' | 'number'>>,
 ) => {
   if (documents.length === 0) return
-  const args = documents.flatMap((d) => [String(d.version), documentId(d.chatId, d.number)])
-  await redis.zadd(SEARCH_PENDING_KEY, 'GT', ...args)
-}
-
-/** Forgets pending members whose version (or a newer one) is now in the index. */
-export const settlePending = async (redis: Redis, done: Array<{ id: string; version: number }>) => {
-  if (done.length === 0) return 0
-  return Number(
-    await redis.eval(SETTLE_SCRIPT, 1, SEARCH_PENDING_KEY, ...done.flatMap((d) => [d.id, String(d.version)])),
+  await retryOnDeadlock(() =>
+    db
+      .update(messages)
+      .set({ unindexedVersion: sql`${messages.bodyVersion}` })
+      .where(byKeys(documents)),
   )
 }
 
-/** Pending members, oldest failure first. */
-export const readPending = async (redis: Redis, offset: number, count: number) => {
-  const flat = await redis.zrange(
-    SEARCH_PENDING_KEY,
-    String(offset),
-    String(offset + count - 1),
-    'WITHSCORES',
+/**
+ * Takes messages out of the outbox once the version indexed (or a newer one) is in the index; a
+ * message whose newer body failed meanwhile stays.
+ */
+export const settleIndexed = async (db: Db, done: ReadonlyArray<{ id: number; version: number }>) => {
+  if (done.length === 0) return
+  const indexed = sql.join(
+    done.map((d) => sql`WHEN ${d.id} THEN ${d.version}`),
+    sql` `,
   )
-  const pending: Array<{ chatId: number; number: number; version: number }> = []
-  for (let i = 0; i < flat.length; i += 2) {
-    const [chatId, number] = flat[i]!.split(':').map(Number)
-    pending.push({ chatId: chatId!, number: number!, version: Number(flat[i + 1]) })
-  }
-  return pending
+  await retryOnDeadlock(() =>
+    db
+      .update(messages)
+      .set({ unindexedVersion: 0 })
+      .where(
+        and(
+          inArray(
+            messages.id,
+            done.map((d) => d.id),
+          ),
+          sql`${messages.unindexedVersion} <= CASE ${messages.id} ${indexed} END`,
+        ),
+      ),
+  )
 }
 
-export const countPending = (redis: Redis) => redis.zcard(SEARCH_PENDING_KEY)
+/** Where a scan of the outbox resumes: after this (unindexed_version, id). */
+export interface UnindexedCursor {
+  version: number
+  id: number
+}
+
+/** A page of the outbox as documents, oldest failure first (a range over `messages_unindexed`). */
+export const loadUnindexedPage = async (db: Db, after: UnindexedCursor, limit: number) => {
+  // The second branch is empty at the start ({ version: 0 }): rows at 0 are indexed.
+  const rows = await documentsWhere(
+    db,
+    or(
+      gt(messages.unindexedVersion, after.version),
+      and(
+        eq(messages.unindexedVersion, after.version),
+        gt(messages.id, after.id),
+        gt(messages.unindexedVersion, 0),
+      ),
+    ),
+    limit,
+    [asc(messages.unindexedVersion), asc(messages.id)],
+  )
+  return rows
+}
+
+/** Persisted messages whose body is not in the search index yet (a gauge: 0 when all is well). */
+export const countUnindexed = async (db: Db) => db.$count(messages, gt(messages.unindexedVersion, 0))
 
 /** Message rows joined with their chat, as documents. */
-const documentsWhere = async (db: Db, where: SQL | undefined, limit?: number) => {
+const documentsWhere = async (
+  db: Db,
+  where: SQL | undefined,
+  limit?: number,
+  order: SQL[] = [asc(messages.id)],
+) => {
   const query = db
     .select({ message: messages, applicationId: chats.applicationId, chatNumber: chats.number })
     .from(messages)
     .innerJoin(chats, eq(chats.id, messages.chatId))
     .where(where)
-    .orderBy(asc(messages.id))
+    .orderBy(...order)
   const rows = await (limit === undefined ? query : query.limit(limit))
-  return rows.map(({ message, applicationId, chatNumber }): MessageDocument & { id: number } => ({
-    id: message.id,
-    applicationId,
-    chatId: message.chatId,
-    chatNumber,
-    number: message.number,
-    body: message.body,
-    version: message.bodyVersion,
-    createdAt: message.createdAt,
-    updatedAt: message.updatedAt,
-  }))
+  return rows.map(
+    ({
+      message,
+      applicationId,
+      chatNumber,
+    }): MessageDocument & { id: number; unindexedVersion: number; persistedAt: Date } => ({
+      id: message.id,
+      unindexedVersion: message.unindexedVersion,
+      persistedAt: message.persistedAt,
+      applicationId,
+      chatId: message.chatId,
+      chatNumber,
+      number: message.number,
+      body: message.body,
+      version: message.bodyVersion,
+      createdAt: message.createdAt,
+      updatedAt: message.updatedAt,
+    }),
+  )
 }
 
 /** The stored rows of these messages, as documents (messages that do not exist are left out). */
 export const loadDocuments = async (db: Db, keys: Array<{ chatId: number; number: number }>) => {
   if (keys.length === 0) return []
-  const byChat = new Map<number, number[]>()
-  for (const key of keys) byChat.set(key.chatId, [...(byChat.get(key.chatId) ?? []), key.number])
-  return documentsWhere(
-    db,
-    or(
-      ...[...byChat].map(([chatId, numbers]) =>
-        and(eq(messages.chatId, chatId), inArray(messages.number, numbers)),
-      ),
-    ),
-  )
+  return documentsWhere(db, byKeys(keys))
 }
 
 /** One page of every message, by primary key after `afterId`, as documents (for reindexing). */
 export const loadDocumentPage = (db: Db, afterId: number, limit: number, where?: SQL) =>
   documentsWhere(db, and(gt(messages.id, afterId), where), limit)
+
+/** Where a scan by persist time resumes: after this (persisted_at, id). */
+export interface PersistedCursor {
+  at: Date
+  id: number
+}
+
+/**
+ * One page of the messages a consumer wrote at or after `after`, in the order they were written (a
+ * range over `messages_persisted_at`), as documents: a reindex's catch-up.
+ */
+export const loadPersistedPage = (db: Db, after: PersistedCursor, limit: number) =>
+  documentsWhere(
+    db,
+    or(
+      gt(messages.persistedAt, after.at),
+      and(eq(messages.persistedAt, after.at), gt(messages.id, after.id)),
+    ),
+    limit,
+    [asc(messages.persistedAt), asc(messages.id)],
+  )
 
 const chatIdByNumber = prepared((db) =>
   db
@@ -342,8 +392,6 @@ export const searchMessages = async (
 ): Promise<SearchPage> => deps.search.search(await resolveChatId(deps.db, token, chatNumber), query)
 
 export interface SearchDeps {
-  /** The outbox lives in Redis. */
-  redis: Redis
   logger: Pick<Logger, 'warn' | 'error' | 'info'>
 }
 
@@ -358,7 +406,7 @@ type BulkItem = { status?: number; error?: { type?: string; reason?: string } }
 /**
  * Builds the Elasticsearch client and the search on top of it. Opens no connection until used.
  *
- * @example const search = createSearch(config, { redis, logger }); await search.ensureIndex()
+ * @example const search = createSearch(config, { logger }); await search.ensureIndex()
  */
 export const createSearch = (
   config: Pick<Config, 'ELASTICSEARCH_URL' | 'SEARCH_INDEX'>,
@@ -368,7 +416,7 @@ export const createSearch = (
   } = {},
 ): Search => {
   const alias = config.SEARCH_INDEX
-  const { redis, logger } = deps
+  const { logger } = deps
 
   const ensureIndex = async () => {
     if (await client.indices.existsAlias({ name: alias })) return { created: false }
@@ -454,13 +502,6 @@ export const createSearch = (
     }
   }
 
-  const index = async (documents: MessageDocument[]) => {
-    const { failed } = await bulkIndex(documents)
-    // If Redis is down too, this throws: the batch fails and SQS delivers it again (MySQL upserts
-    // are idempotent), so a document is never dropped silently.
-    await addPending(redis, failed)
-  }
-
   const search = async (chatId: number, { q, limit, offset }: SearchQuery): Promise<SearchPage> => {
     try {
       const response = await client.search<{
@@ -525,8 +566,7 @@ export const createSearch = (
     alias,
     ensureIndex,
     bulkIndex,
-    index,
-    search,
+    search: timeSearch(search),
     ping: async () => {
       if (!(await client.ping({}, { requestTimeout: 1_500, maxRetries: 0 })))
         throw new Error('search did not answer')

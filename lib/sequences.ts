@@ -1,9 +1,16 @@
 import { createHash } from 'node:crypto'
 import { and, eq, max } from 'drizzle-orm'
 import { applications, chats, messages } from '../db/schema.ts'
+import { MAX_NUMBER } from './api/schemas.ts'
 import type { Config } from './config.ts'
 import { type Db, withDatabase } from './db.ts'
-import { IdempotencyKeyReusedError, NotFoundError, RateLimitedError, UnavailableError } from './errors.ts'
+import {
+  IdempotencyKeyReusedError,
+  NotFoundError,
+  NumbersExhaustedError,
+  RateLimitedError,
+  UnavailableError,
+} from './errors.ts'
 import { applicationKey, countersKey, idempotencyKey, rateKey } from './keys.ts'
 import type { Redis } from './redis.ts'
 import { withRedis } from './redis.ts'
@@ -69,6 +76,7 @@ end
 const CREATE_CHAT = `${PRELUDE}
 local seen = replay(ARGV[1])
 if seen then return seen end
+if tonumber(chats) >= ${MAX_NUMBER} then return {'exhausted', app} end
 local limited = over_limit()
 if limited then return limited end
 local version = next_version()
@@ -82,9 +90,11 @@ return {'ok', app, number, version}
 const CREATE_MESSAGE = `${PRELUDE}
 if tonumber(ARGV[4]) > tonumber(chats) then return {'no_chat', app} end
 local field = 'm:' .. ARGV[4]
-if not redis.call('HGET', KEYS[2], field) then return {'seed_messages', app} end
+local last = redis.call('HGET', KEYS[2], field)
+if not last then return {'seed_messages', app} end
 local seen = replay(ARGV[1])
 if seen then return seen end
+if tonumber(last) >= ${MAX_NUMBER} then return {'exhausted', app} end
 local limited = over_limit()
 if limited then return limited end
 local version = next_version()
@@ -247,6 +257,12 @@ const runScript = async (
         throw new RateLimitedError(
           `over ${deps.config.WRITE_RATE_LIMIT_PER_S} writes a second for this application; retry shortly`,
           Math.max(1, Math.ceil(Number(number) / 1000)),
+        )
+      case 'exhausted':
+        throw new NumbersExhaustedError(
+          script === 'createChat'
+            ? `this application has used every chat number up to ${MAX_NUMBER}`
+            : `chat ${args[0]} has used every message number up to ${MAX_NUMBER}; start a new chat`,
         )
       case 'conflict':
         throw new IdempotencyKeyReusedError('this Idempotency-Key was used with a different body', {

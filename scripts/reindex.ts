@@ -1,13 +1,15 @@
-// `npm run reindex [-- --batch-size=1000 --catch-up-minutes=15 --delete-old]`: rebuilds the search
+// `npm run reindex [-- --batch-size=1000 --catch-up-minutes=1 --delete-old]`: rebuilds the search
 // index from MySQL into a new versioned index, then moves the alias (SEARCH_INDEX) to it in one
 // atomic step. For recovery (a lost or corrupt index) and for mapping changes (bump
 // MAPPING_VERSION in lib/search.ts, deploy, run this). Searches keep answering from the old index
 // until the swap. Prints a progress bar on stderr and the summary as JSON on stdout.
 //
 // Writes made while the rebuild runs go to the old index through the alias. So after the swap a
-// catch-up pass re-indexes every row accepted since the start (minus a margin for queue lag)
-// through the alias; external versions make that pass idempotent, and stale writes lose.
-import { gte } from 'drizzle-orm'
+// catch-up pass re-indexes, through the alias, every row a consumer wrote since the start (by
+// `persisted_at`, the database's clock when the row last changed, not the time the API accepted the
+// write: a backlog or a redrive persists old writes late), minus a margin for statements in flight
+// at the start. External versions make that pass idempotent, and stale writes lose.
+import { sql } from 'drizzle-orm'
 import { messages } from '../db/schema.ts'
 import { loadConfig } from '../lib/config.ts'
 import { createDeps, type Deps } from '../lib/deps.ts'
@@ -18,8 +20,10 @@ import {
   INDEX_SETTINGS,
   isUnavailable,
   loadDocumentPage,
+  loadPersistedPage,
   MAPPING_VERSION,
   type MessageDocument,
+  type PersistedCursor,
 } from '../lib/search.ts'
 
 export interface ReindexProgress {
@@ -30,7 +34,7 @@ export interface ReindexProgress {
 
 export interface ReindexOptions {
   batchSize?: number
-  /** Rows accepted this long before the start are re-indexed after the swap, for consumer lag. */
+  /** Rows persisted this long before the start are re-indexed after the swap too. */
   catchUpMarginMs?: number
   deleteOld?: boolean
   now?: () => Date
@@ -69,7 +73,7 @@ const stamp = (date: Date) => date.toISOString().replace(/[-:.TZ]/g, '')
 export const reindex = async (deps: ReindexDeps, options: ReindexOptions = {}): Promise<ReindexSummary> => {
   const {
     batchSize = 1_000,
-    catchUpMarginMs = 15 * 60_000,
+    catchUpMarginMs = 60_000,
     deleteOld = false,
     now = () => new Date(),
     onProgress = () => undefined,
@@ -78,6 +82,12 @@ export const reindex = async (deps: ReindexDeps, options: ReindexOptions = {}): 
   const { client, alias } = deps.search
   const started = now()
   const clock = performance.now()
+  // The catch-up compares with persisted_at, so the start comes from the same (database) clock.
+  const [rows] = await deps.db.execute(
+    sql`SELECT CAST(NOW(3) - INTERVAL ${catchUpMarginMs * 1000} MICROSECOND AS DATETIME(3)) AS since`,
+  )
+  // Read as drizzle reads a datetime column (as UTC), so that it compares back unchanged.
+  const since = new Date(`${(rows as unknown as Array<{ since: string }>)[0]!.since.replace(' ', 'T')}Z`)
   const index = `${alias}_v${MAPPING_VERSION}_${stamp(started)}`
 
   // No refreshes while loading: one at the end is much cheaper.
@@ -122,16 +132,15 @@ export const reindex = async (deps: ReindexDeps, options: ReindexOptions = {}): 
   })
   deps.logger.info('alias moved', { alias, index, previous })
 
-  // Catch-up through the alias: the rows accepted while the rebuild ran went to the old index.
-  const since = new Date(started.getTime() - catchUpMarginMs)
+  // Catch-up through the alias: the rows persisted while the rebuild ran went to the old index.
   let caughtUp = 0
-  afterId = 0
+  let cursor: PersistedCursor = { at: since, id: 0 }
   for (;;) {
-    const page = await loadDocumentPage(deps.db, afterId, batchSize, gte(messages.updatedAt, since))
+    const page = await loadPersistedPage(deps.db, cursor, batchSize)
     if (page.length === 0) break
     await writeBatch(deps, page)
     caughtUp += page.length
-    afterId = page.at(-1)!.id
+    cursor = { at: page.at(-1)!.persistedAt, id: page.at(-1)!.id }
     onProgress({ phase: 'catch-up', done: caughtUp, total: caughtUp })
   }
 
@@ -169,7 +178,7 @@ const main = async () => {
   try {
     const summary = await reindex(deps, {
       batchSize: Number(optionOf(args, 'batch-size') ?? 1_000),
-      catchUpMarginMs: Number(optionOf(args, 'catch-up-minutes') ?? 15) * 60_000,
+      catchUpMarginMs: Number(optionOf(args, 'catch-up-minutes') ?? 1) * 60_000,
       deleteOld: args.includes('--delete-old'),
       onProgress: createProgressBar(process.stderr),
     })

@@ -122,7 +122,7 @@ describe('docker-compose.yml', () => {
       const tag = svc.image.split('@')[0]!.match(/:([^/:]+)$/)?.[1]
       expect(tag, `${name}: ${svc.image}`).toBeDefined()
       expect(tag, `${name}: ${svc.image}`).not.toBe('latest')
-      if (!svc.build) expect(tag, `${name}: ${svc.image}`).toMatch(/^\d+\.\d+(\.\d+)?(-[a-z0-9.]+)?$/)
+      if (!svc.build) expect(tag, `${name}: ${svc.image}`).toMatch(/^v?\d+\.\d+(\.\d+)?(-[a-z0-9.]+)?$/)
     }
   })
 

@@ -91,17 +91,31 @@ describe('when things fail under load', () => {
     await fetch(`${victim.url}/applications/${token}/chats`, { method: 'POST' })
 
     let answered = 0
+    let inFlight = 0
+    let killed: Promise<{ inFlight: number; persisted: number }> | undefined
     const numbers = await mapLimit(Array.from({ length: 1_000 }), 50, async (_, i) => {
-      if (answered === 400) void victim.kill()
+      // The kill lands mid-load: with requests in flight, and with jobs accepted but not yet persisted.
+      killed ??=
+        answered >= 400
+          ? (async (requests) => {
+              await victim.kill()
+              return { inFlight: requests, persisted: (await persistedNumbers(deps, token, 1)).length }
+            })(inFlight)
+          : undefined
+      inFlight++
       const number = await postMessage(victim, token, 1, `message ${i}`)
+      inFlight--
       if (number !== undefined) answered++
       return number
     })
-    await victim.kill()
+    const atKill = await killed!
     servers.push(await startServerProcess(env))
 
     const accepted = numbers.filter((n): n is number => n !== undefined)
     expect(accepted.length).toBeGreaterThanOrEqual(400)
+    expect(accepted.length).toBeLessThan(1_000)
+    expect(atKill.inFlight).toBeGreaterThan(0)
+    expect(atKill.persisted).toBeLessThan(accepted.length)
     await eventually(
       async () => {
         const persisted = new Set(await persistedNumbers(deps, token, 1))

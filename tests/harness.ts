@@ -108,7 +108,10 @@ export const drainQueues = async (deps: Deps, { timeoutMs = 20_000 } = {}) => {
       }
       empty = 0
       const event = sqsEvent(...Messages.map((m) => ({ body: m.Body ?? '', messageId: m.MessageId! })))
-      const { batchItemFailures } = await consumers[queue](event)
+      // A consumer throws when every record failed: they all stay in the queue, as with Lambda.
+      const { batchItemFailures } = await consumers[queue](event).catch(() => ({
+        batchItemFailures: Messages.map((m) => ({ itemIdentifier: m.MessageId! })),
+      }))
       const failed = new Set(batchItemFailures.map((f) => f.itemIdentifier))
       const done = Messages.filter((m) => !failed.has(m.MessageId!))
       persisted += done.length

@@ -28,6 +28,7 @@ describe('server start-up', () => {
       '__drizzle_migrations',
       'applications',
       'chats',
+      'job_state',
       'messages',
     ])
     const journal = JSON.parse(

@@ -56,6 +56,12 @@ describe('POST /applications', () => {
     ['a name over 255 characters', { name: 'x'.repeat(256) }, 'name', 'name must be at most 255 characters'],
     ['a name of the wrong type', { name: 42 }, 'name', 'name must be a string'],
     ['an unknown field', { name: 'ok', token: 'mine' }, 'token', 'unknown field'],
+    [
+      'a name with a lone surrogate',
+      '{"name":"bad \\udfff"}',
+      'name',
+      'name must be valid Unicode (no lone surrogates)',
+    ],
   ])('answers 422 for %s', async (_case, body, field, message) => {
     const res = await app.request('/applications', json('POST', body))
 

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { acceptedOutput, errorOutput } from '../../lib/api/schemas.ts'
+import { acceptedOutput, errorOutput, MAX_NUMBER } from '../../lib/api/schemas.ts'
 import { createApplication } from '../../lib/applications.ts'
 import { getChat, listChats } from '../../lib/chats.ts'
 import type { Deps } from '../../lib/deps.ts'
-import { applicationKey } from '../../lib/keys.ts'
+import { applicationKey, countersKey } from '../../lib/keys.ts'
 import { expectShape, json } from '../../tests/factories.ts'
 import { countQueries, createTestDeps, drainQueues } from '../../tests/harness.ts'
 import { createCreateChatApp } from './app.ts'
@@ -49,6 +49,26 @@ describe('POST /applications/:token/chats', () => {
     await drainQueues(deps)
     const page = await listChats(deps, token, { limit: 100, after: 100 })
     expect(page.data.map((chat) => chat.number)).toEqual(Array.from({ length: 100 }, (_, i) => i + 101))
+  })
+
+  it('numbers up to 2^31-1, persists that one, and answers 409 numbers_exhausted past it without a job', async () => {
+    const token = await newApplication()
+    await deps.redis.hset(countersKey(token), 'n', String(MAX_NUMBER - 1))
+
+    const last = await app.request(`/applications/${token}/chats`, json('POST', { title: 'last' }))
+    const past = await app.request(`/applications/${token}/chats`, { method: 'POST' })
+
+    expect(await last.json()).toEqual({ number: MAX_NUMBER })
+    expect(past.status).toBe(409)
+    expect(expectShape(errorOutput, await past.json()).error).toEqual({
+      code: 'numbers_exhausted',
+      message: `this application has used every chat number up to ${MAX_NUMBER}`,
+      details: [],
+    })
+    expect(await deps.redis.hget(countersKey(token), 'n')).toBe(String(MAX_NUMBER))
+    await drainQueues(deps)
+    const persisted = await listChats(deps, token, { limit: 100, after: 0 })
+    expect(persisted.data.map((chat) => [chat.number, chat.title])).toEqual([[MAX_NUMBER, 'last']])
   })
 
   it('issues no MySQL query for a known application', async () => {
@@ -168,6 +188,7 @@ describe('POST /applications/:token/chats', () => {
     [422, 'validation_failed', { title: 5 }],
     [422, 'validation_failed', { title: 't'.repeat(256) }],
     [422, 'validation_failed', { name: 'not a chat field' }],
+    [422, 'validation_failed', '{"title":"\\ud800"}'],
     [400, 'invalid_json', '{"title":'],
     [400, 'invalid_json', '[]'],
   ])('answers %i %s for a bad body', async (status, code, body) => {

@@ -11,6 +11,9 @@ const route = routes.createChat
 export const createCreateChatApp = (deps: CreateChatDeps) =>
   createApi(deps.logger).post(route.path, jsonBody(route.body, { isOptional: true }), async (c) => {
     const token = tokenParam(c)
-    const number = await createChat(deps, token, c.get('body'), idempotencyKeyHeader(c))
+    const number = await createChat(deps, token, c.get('body'), {
+      idempotencyKey: idempotencyKeyHeader(c),
+      requestId: c.get('requestId'),
+    })
     return c.json({ number }, 202, { Location: chatPath(token, number) })
   })

@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { acceptedOutput, errorOutput } from '../../lib/api/schemas.ts'
+import { acceptedOutput, errorOutput, MAX_NUMBER } from '../../lib/api/schemas.ts'
 import { createApplication } from '../../lib/applications.ts'
 import { createChat, getChat } from '../../lib/chats.ts'
 import type { Deps } from '../../lib/deps.ts'
+import { countersKey } from '../../lib/keys.ts'
 import { getMessage, listMessages } from '../../lib/messages.ts'
 import { expectShape, json } from '../../tests/factories.ts'
 import { countQueries, createTestDeps, drainQueues } from '../../tests/harness.ts'
@@ -78,8 +79,11 @@ describe('POST /applications/:token/chats/:chat/messages', () => {
     const { token, chat } = await newChat()
     const queries = countQueries(deps)
 
-    await Promise.all(Array.from({ length: 20 }, () => post(token, chat, { body: 'quiet' })))
+    const responses = await Promise.all(
+      Array.from({ length: 20 }, () => post(token, chat, { body: 'quiet' })),
+    )
 
+    expect(responses.map((res) => res.status)).toEqual(Array(20).fill(202))
     expect(queries.count).toBe(0)
     queries.stop()
   })
@@ -153,6 +157,47 @@ describe('POST /applications/:token/chats/:chat/messages', () => {
       field: 'body',
       message,
     })
+  })
+
+  it('numbers up to 2^31-1, persists that one, and answers 409 numbers_exhausted past it without a job', async () => {
+    const { token, chat } = await newChat()
+    await deps.redis.hset(countersKey(token), `m:${chat}`, String(MAX_NUMBER - 1))
+
+    const last = await post(token, chat, { body: 'the last one' })
+    const past = await Promise.all([1, 2, 3].map(() => post(token, chat, { body: 'one too many' })))
+    const replay = await post(token, chat, { body: 'one too many' }, { 'Idempotency-Key': 'k' })
+
+    expect(await last.json()).toEqual({ number: MAX_NUMBER })
+    expect(past.map((res) => res.status)).toEqual([409, 409, 409])
+    expect(expectShape(errorOutput, await past[0]!.json()).error).toEqual({
+      code: 'numbers_exhausted',
+      message: `chat ${chat} has used every message number up to ${MAX_NUMBER}; start a new chat`,
+      details: [],
+    })
+    expect(replay.status).toBe(409)
+    expect(await deps.redis.hget(countersKey(token), `m:${chat}`)).toBe(String(MAX_NUMBER))
+    await drainQueues(deps)
+    const persisted = await listMessages(deps, token, chat, { limit: 100, after: 0 })
+    expect(persisted.data.map((message) => [message.number, message.body])).toEqual([
+      [MAX_NUMBER, 'the last one'],
+    ])
+  })
+
+  it.each([
+    ['a lone high surrogate', '{"body":"hi \\ud800"}'],
+    ['a lone low surrogate', '{"body":"\\udc00 there"}'],
+    ['a reversed pair', '{"body":"\\ude00\\ud83d"}'],
+  ])('answers 422 naming body for %s, rather than storing U+FFFD', async (_case, text) => {
+    const { token, chat } = await newChat()
+
+    const res = await post(token, chat, text)
+
+    expect(res.status).toBe(422)
+    const error = expectShape(errorOutput, await res.json()).error
+    expect(error.code).toBe('validation_failed')
+    expect(error.details).toEqual([
+      { field: 'body', message: 'body must be valid Unicode (no lone surrogates)' },
+    ])
   })
 
   it('keeps a body of exactly 10000 characters, emoji included, intact', async () => {

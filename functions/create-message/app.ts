@@ -13,6 +13,9 @@ export const createCreateMessageApp = (deps: CreateMessageDeps) =>
   createApi(deps.logger).post(route.path, jsonBody(route.body), async (c) => {
     const token = tokenParam(c)
     const chat = numberParam(c, 'chat')
-    const number = await createMessage(deps, token, chat, c.get('body'), idempotencyKeyHeader(c))
+    const number = await createMessage(deps, token, chat, c.get('body'), {
+      idempotencyKey: idempotencyKeyHeader(c),
+      requestId: c.get('requestId'),
+    })
     return c.json({ number }, 202, { Location: messagePath(token, chat, number) })
   })

@@ -1,7 +1,11 @@
+import { SendMessageCommand } from '@aws-sdk/client-sqs'
+import { eq } from 'drizzle-orm'
 import { describe, expect, it } from 'vitest'
-import { errorOutput } from '../../lib/api/schemas.ts'
+import { messages } from '../../db/schema.ts'
+import { errorOutput, readyOutput } from '../../lib/api/schemas.ts'
 import { silentLogger } from '../../lib/logger.ts'
-import { expectShape } from '../../tests/factories.ts'
+import { countUnindexed } from '../../lib/search.ts'
+import { expectShape, insertApplicationRows } from '../../tests/factories.ts'
 import { createTestDeps } from '../../tests/harness.ts'
 import { createHealthApp } from './app.ts'
 
@@ -28,6 +32,28 @@ describe('GET /health and GET /ready', () => {
       status: 'ready',
       services: { mysql: 'up', redis: 'up', sqs: 'up' },
     })
+    await deps.close()
+  })
+
+  it('shows the queue, dead-letter and index backlog in /ready, and stays ready with dead letters', async () => {
+    const deps = await createTestDeps()
+    await deps.sqs.send(
+      new SendMessageCommand({ QueueUrl: (await deps.deadLetterUrls()).messages, MessageBody: '[]' }),
+    )
+    // The worker's database is shared with other files: count what this test adds to the outbox.
+    const before = await countUnindexed(deps.db)
+    const { chatIds } = await insertApplicationRows(deps.db, [1])
+    await deps.db.update(messages).set({ unindexedVersion: 3 }).where(eq(messages.chatId, chatIds[0]!))
+
+    const res = await createHealthApp(deps).request('/ready')
+
+    expect(res.status).toBe(200)
+    const body = expectShape(readyOutput, await res.json())
+    expect(body.backlog).toMatchObject({
+      queues: { messages: { visible: 0, dead_letter: 1 }, chats: { dead_letter: 0 } },
+      search_index_pending: before + 1,
+    })
+    await deps.db.update(messages).set({ unindexedVersion: 0 }).where(eq(messages.chatId, chatIds[0]!))
     await deps.close()
   })
 

@@ -1,4 +1,5 @@
 import { routes } from '../../lib/api/routes.ts'
+import type { Backlog } from '../../lib/backlog.ts'
 import { UnavailableError } from '../../lib/errors.ts'
 import { createApi } from '../../lib/http/api.ts'
 import type { Logger } from '../../lib/logger.ts'
@@ -6,31 +7,38 @@ import type { Logger } from '../../lib/logger.ts'
 export interface HealthDeps {
   logger: Logger
   probes: Record<string, () => Promise<unknown>>
+  /** What waits in the queues and for the index: shown, never a reason to be unready. */
+  backlog?: { current(): Promise<Backlog> }
 }
 
 const PROBE_TIMEOUT_MS = 1_500
 
-const isUp = async (probe: () => Promise<unknown>) => {
+/** The probe's answer, or undefined when it fails or takes longer than the probe timeout. */
+const answerOf = async <T>(probe: () => Promise<T>): Promise<T | undefined> => {
   let timer: NodeJS.Timeout | undefined
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error('timed out')), PROBE_TIMEOUT_MS)
   })
   try {
-    await Promise.race([probe(), timeout])
-    return true
+    return await Promise.race([probe(), timeout])
   } catch {
-    return false
+    return undefined
   } finally {
     clearTimeout(timer)
   }
 }
+
+const isUp = (probe: () => Promise<unknown>) => answerOf(() => probe().then(() => true)).then(Boolean)
 
 export const createHealthApp = (deps: HealthDeps) =>
   createApi(deps.logger)
     .get(routes.health.path, (c) => c.json({ status: 'ok' as const }))
     .get(routes.ready.path, async (c) => {
       const names = Object.keys(deps.probes)
-      const results = await Promise.all(names.map((name) => isUp(deps.probes[name]!)))
+      const [backlog, ...results] = await Promise.all([
+        deps.backlog && answerOf(() => deps.backlog!.current()),
+        ...names.map((name) => isUp(deps.probes[name]!)),
+      ])
       const down = names.filter((_, i) => !results[i])
       if (down.length > 0) {
         throw new UnavailableError(`not ready: ${down.join(', ')}`, {
@@ -41,5 +49,7 @@ export const createHealthApp = (deps: HealthDeps) =>
       return c.json({
         status: 'ready' as const,
         services: Object.fromEntries(names.map((name) => [name, 'up'])),
+        // A dead-letter queue that is not empty needs an operator, not a restart: it stays ready.
+        ...(deps.backlog && { backlog: backlog ?? null }),
       })
     })

@@ -1,12 +1,18 @@
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda'
-import { parseChatJobs } from '../../lib/jobs.ts'
+import type { Deps } from '../../lib/deps.ts'
+import { processJobBatch } from '../../lib/job-report.ts'
+import { parseChatPack } from '../../lib/jobs.ts'
 import type { Logger } from '../../lib/logger.ts'
 import { type PersistDeps, persistChats } from '../../lib/persist.ts'
-import { processBatch } from '../../lib/sqs.ts'
+import { createResend } from '../../lib/sqs.ts'
 
-export type PersistChatsDeps = Omit<PersistDeps, 'logger'> & { logger: Logger }
+export type PersistChatsDeps = Omit<PersistDeps, 'logger'> & { logger: Logger } & Pick<
+    Deps,
+    'sqs' | 'queueUrls'
+  >
 
-export const createPersistChatsConsumer =
-  (deps: PersistChatsDeps) =>
-  (event: SQSEvent): Promise<SQSBatchResponse> =>
-    processBatch(event, parseChatJobs, (jobs) => persistChats(deps, jobs), deps.logger)
+export const createPersistChatsConsumer = (deps: PersistChatsDeps) => {
+  const resend = createResend(deps.sqs, async () => (await deps.queueUrls()).chats)
+  return (event: SQSEvent): Promise<SQSBatchResponse> =>
+    processJobBatch('chats', event, parseChatPack, (jobs) => persistChats(deps, jobs), resend, deps.logger)
+}

@@ -1,12 +1,15 @@
+import { ReceiveMessageCommand } from '@aws-sdk/client-sqs'
 import { and, eq } from 'drizzle-orm'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { chats, messages } from '../../db/schema.ts'
 import { createApplication } from '../../lib/applications.ts'
+import { createChat } from '../../lib/chats.ts'
 import type { Deps } from '../../lib/deps.ts'
 import type { ChatJob, MessageJob } from '../../lib/jobs.ts'
 import { DIRTY_APPLICATIONS_KEY, DIRTY_CHATS_KEY } from '../../lib/keys.ts'
+import { createMessage, updateMessage } from '../../lib/messages.ts'
 import { seededRandom, shuffle } from '../../tests/factories.ts'
-import { createTestDeps, sqsEvent } from '../../tests/harness.ts'
+import { createTestDeps, drainQueues, sqsEvent } from '../../tests/harness.ts'
 import { createPersistChatsConsumer } from '../persist-chats/consumer.ts'
 import { createPersistMessagesConsumer } from './consumer.ts'
 
@@ -245,25 +248,42 @@ describe('persist-messages consumer', () => {
         }
       }
 
-      // Delivered at least once, in any order, in batches of up to ten.
+      // Delivered at least once, in any order: SQS messages of one job or packs of up to 25, in
+      // batches of up to ten messages, three batches at a time on the same rows (as concurrent
+      // pollers or Lambda invocations run them).
       const deliveries = shuffle(
         accepted.flatMap((item) => (random() < 0.3 ? [item, item] : [item])),
         random,
       )
+      const records: Array<{ kind: 'chat' | 'message'; body: string }> = []
       for (let i = 0; i < deliveries.length; ) {
+        const kind = deliveries[i]!.kind
+        const size = random() < 0.5 ? 1 : 2 + Math.floor(random() * 24)
+        const pack: object[] = []
+        for (; i < deliveries.length && pack.length < size && deliveries[i]!.kind === kind; i++)
+          pack.push(deliveries[i]!.job)
+        records.push({ kind, body: JSON.stringify(pack.length === 1 && random() < 0.5 ? pack[0] : pack) })
+      }
+      const batches: Array<typeof records> = []
+      for (let i = 0; i < records.length; ) {
         const size = 1 + Math.floor(random() * 10)
-        const batch = deliveries.slice(i, i + size)
+        batches.push(records.slice(i, i + size))
         i += size
-        const chatJobs = batch.filter((item) => item.kind === 'chat').map((item) => item.job)
-        const messageJobs = batch.filter((item) => item.kind === 'message').map((item) => item.job)
+      }
+      const deliver = async (batch: typeof records) => {
+        const ofKind = (kind: 'chat' | 'message') =>
+          batch.filter((record) => record.kind === kind).map((record) => ({ body: record.body }))
         const results = await Promise.all([
-          chatJobs.length ? persistChats(sqsEvent(...chatJobs)) : { batchItemFailures: [] },
-          messageJobs.length ? persistMessages(sqsEvent(...messageJobs)) : { batchItemFailures: [] },
+          ofKind('chat').length ? persistChats(sqsEvent(...ofKind('chat'))) : { batchItemFailures: [] },
+          ofKind('message').length
+            ? persistMessages(sqsEvent(...ofKind('message')))
+            : { batchItemFailures: [] },
         ])
-        expect(
-          results.flatMap((r) => r.batchItemFailures),
-          `seed ${seed}`,
-        ).toEqual([])
+        return results.flatMap((result) => result.batchItemFailures)
+      }
+      for (let i = 0; i < batches.length; i += 3) {
+        const failures = await Promise.all(batches.slice(i, i + 3).map(deliver))
+        expect(failures.flat(), `seed ${seed}`).toEqual([])
       }
 
       expect(await storedChats(base.app), `seed ${seed}`).toEqual(
@@ -312,18 +332,73 @@ describe('persist-messages consumer', () => {
     expect((await storedMessages(base.app)).map((m) => m.body)).toEqual(['earlier'])
   })
 
-  it('never lets a second chat create under a taken number replace the first', async () => {
+  it('never lets a second chat create under a taken number replace the first, nor the updates after it', async () => {
     const base = await newApplication()
 
     await persistChats(sqsEvent(chat(base, { title: 'owner', version: T0 })))
+    const earlier = await persistChats(
+      sqsEvent(chat(base, { op: 'update', title: 'renamed', version: T0 + 5 })),
+    )
     const intruder = persistChats(sqsEvent(chat(base, { title: 'intruder', version: T0 + 7 })))
     await expect(intruder).rejects.toThrow('all 1 records of the batch failed')
-    const update = await persistChats(
-      sqsEvent(chat(base, { op: 'update', title: 'renamed', version: T0 + 8 })),
+    const later = persistChats(sqsEvent(chat(base, { op: 'update', title: 'by whom?', version: T0 + 8 })))
+    await expect(later).rejects.toThrow('all 1 records of the batch failed')
+
+    expect(earlier.batchItemFailures).toEqual([])
+    expect((await storedChats(base.app)).map((c) => c.title)).toEqual(['renamed'])
+  })
+
+  it('refuses the updates after a number was handed out twice, so the loser never overwrites the winner', async () => {
+    const { token, app } = await newApplication()
+    await createChat(deps, token, {})
+    await createMessage(deps, token, 1, { body: 'first' })
+    await createMessage(deps, token, 1, { body: 'the winner wrote this' })
+    await drainQueues(deps)
+    // Redis loses its last acknowledged writes: the chat's message counter goes back by one.
+    await deps.redis.hset(`n:{${token}}`, 'm:1', '1')
+
+    const loser = await createMessage(deps, token, 1, { body: 'the loser wrote this' })
+    const loserCreate = await drainQueues(deps)
+    await updateMessage(deps, token, 1, loser, { body: 'the loser edited this' })
+    const loserUpdate = await drainQueues(deps)
+
+    expect(loser).toBe(2)
+    expect([loserCreate, loserUpdate]).toEqual([0, 0])
+    expect((await storedMessages(app)).map((m) => [m.number, m.body])).toEqual([
+      [1, 'first'],
+      [2, 'the winner wrote this'],
+    ])
+  })
+
+  it('splits a failing job out of its pack, so that it alone retries and the jobs packed with it are done', async () => {
+    const base = await newApplication()
+    await persistMessages(sqsEvent(message(base, { body: 'owner' })))
+    const colliding = message(base, { body: 'same number again', version: T0 + 9_000 })
+    const invalid = { op: 'create', body: 'no numbers' }
+    const pack = [
+      message(base, { message: 2, body: 'packed 2', version: T0 + 2_000 }),
+      colliding,
+      invalid,
+      message(base, { message: 3, body: 'packed 3', version: T0 + 3_000 }),
+    ]
+
+    const result = await persistMessages(sqsEvent({ body: JSON.stringify(pack), messageId: 'pack' }))
+    const { Messages = [] } = await deps.sqs.send(
+      new ReceiveMessageCommand({
+        QueueUrl: (await deps.queueUrls()).messages,
+        MaxNumberOfMessages: 10,
+        WaitTimeSeconds: 1,
+      }),
     )
 
-    expect(update.batchItemFailures).toEqual([])
-    expect((await storedChats(base.app)).map((c) => c.title)).toEqual(['renamed'])
+    expect(result.batchItemFailures).toEqual([])
+    expect((await storedMessages(base.app)).map((m) => [m.number, m.body])).toEqual([
+      [1, 'owner'],
+      [2, 'packed 2'],
+      [3, 'packed 3'],
+    ])
+    expect(Messages.map((m) => JSON.parse(m.Body!))).toEqual(expect.arrayContaining([colliding, invalid]))
+    expect(Messages).toHaveLength(2)
   })
 
   it('marks the chats and applications it touched for the count reconciler', async () => {

@@ -1,12 +1,25 @@
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda'
-import { parseMessageJobs } from '../../lib/jobs.ts'
+import type { Deps } from '../../lib/deps.ts'
+import { processJobBatch } from '../../lib/job-report.ts'
+import { parseMessagePack } from '../../lib/jobs.ts'
 import type { Logger } from '../../lib/logger.ts'
 import { type PersistDeps, persistMessages } from '../../lib/persist.ts'
-import { processBatch } from '../../lib/sqs.ts'
+import { createResend } from '../../lib/sqs.ts'
 
-export type PersistMessagesDeps = Omit<PersistDeps, 'logger'> & { logger: Logger }
+export type PersistMessagesDeps = Omit<PersistDeps, 'logger'> & { logger: Logger } & Pick<
+    Deps,
+    'sqs' | 'queueUrls'
+  >
 
-export const createPersistMessagesConsumer =
-  (deps: PersistMessagesDeps) =>
-  (event: SQSEvent): Promise<SQSBatchResponse> =>
-    processBatch(event, parseMessageJobs, (jobs) => persistMessages(deps, jobs), deps.logger)
+export const createPersistMessagesConsumer = (deps: PersistMessagesDeps) => {
+  const resend = createResend(deps.sqs, async () => (await deps.queueUrls()).messages)
+  return (event: SQSEvent): Promise<SQSBatchResponse> =>
+    processJobBatch(
+      'messages',
+      event,
+      parseMessagePack,
+      (jobs) => persistMessages(deps, jobs),
+      resend,
+      deps.logger,
+    )
+}

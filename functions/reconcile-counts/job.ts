@@ -1,5 +1,6 @@
 import type { Config } from '../../lib/config.ts'
 import type { Deps } from '../../lib/deps.ts'
+import { timeReconcile } from '../../lib/metrics.ts'
 import {
   type ReconcileDeps,
   type ReconcileMode,
@@ -18,11 +19,9 @@ export type ReconcileCountsDeps = ReconcileDeps &
 export const createReconcileCountsJob =
   (deps: ReconcileCountsDeps) =>
   async (now: Date = deps.clock(), mode?: ReconcileMode): Promise<ReconcileSummary> => {
-    const summary = await reconcileCounts(deps, {
-      now,
-      mode,
-      fullIntervalMs: deps.config.RECONCILE_FULL_INTERVAL_S * 1000,
-    })
+    const summary = await timeReconcile(mode, () =>
+      reconcileCounts(deps, { now, mode, fullIntervalMs: deps.config.RECONCILE_FULL_INTERVAL_S * 1000 }),
+    )
     deps.logger.info(
       summary.skipped ? 'reconcile skipped: another run holds the lock' : 'counts reconciled',
       {

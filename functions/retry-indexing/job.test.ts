@@ -1,18 +1,14 @@
+import { sql } from 'drizzle-orm'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { messages } from '../../db/schema.ts'
 import { createApplication } from '../../lib/applications.ts'
 import { createChat } from '../../lib/chats.ts'
 import type { Deps } from '../../lib/deps.ts'
+import type { MessageJob } from '../../lib/jobs.ts'
 import { silentLogger } from '../../lib/logger.ts'
 import { createMessage, updateMessage } from '../../lib/messages.ts'
-import {
-  addPending,
-  countPending,
-  createSearch,
-  initialIndexName,
-  readPending,
-  SEARCH_PENDING_KEY,
-  type Search,
-} from '../../lib/search.ts'
+import { persistMessages } from '../../lib/persist.ts'
+import { countUnindexed, createSearch, initialIndexName, type Search } from '../../lib/search.ts'
 import { createTestDeps, drainQueues } from '../../tests/harness.ts'
 import { createRetryIndexingJob } from './job.ts'
 
@@ -39,15 +35,14 @@ describe('createRetryIndexingJob', () => {
 
   beforeAll(async () => {
     deps = await createTestDeps()
-    dead = createSearch(
-      { ...deps.config, ELASTICSEARCH_URL: 'http://127.0.0.1:1' },
-      { redis: deps.redis, logger: silentLogger },
-    )
+    dead = createSearch({ ...deps.config, ELASTICSEARCH_URL: 'http://127.0.0.1:1' }, { logger: silentLogger })
     // The same services, but a search engine that does not answer: what the consumers see in an outage.
     offline = { ...deps, search: dead }
     token = (await createApplication(deps, { name: 'retry' })).token
     await createChat(deps, token, {})
     await drainQueues(deps)
+    // The worker's database is shared with the files before this one: start from an empty outbox.
+    await createRetryIndexingJob(deps)()
   })
   afterAll(async () => {
     await deps.search.client.indices.delete({ index: initialIndexName(deps.config.SEARCH_INDEX) })
@@ -59,13 +54,13 @@ describe('createRetryIndexingJob', () => {
     await createMessage(deps, token, 1, { body: 'written during the outage' })
     await createMessage(deps, token, 1, { body: 'also during the outage' })
     await drainQueues(offline)
-    const pendingBefore = await countPending(deps.redis)
+    const pendingBefore = await countUnindexed(deps.db)
 
     const summary = await createRetryIndexingJob(deps)()
 
     expect(pendingBefore).toBe(2)
-    expect(summary).toMatchObject({ pending: 2, indexed: 2, failed: 0, missing: 0 })
-    expect(await countPending(deps.redis)).toBe(0)
+    expect(summary).toMatchObject({ pending: 2, indexed: 2, failed: 0 })
+    expect(await countUnindexed(deps.db)).toBe(0)
     expect(await numbersFor('during the outage')).toEqual([1, 2])
   })
 
@@ -84,26 +79,18 @@ describe('createRetryIndexingJob', () => {
   it('keeps a message pending when a newer version failed after its row was read', async () => {
     const number = await createMessage(deps, token, 1, { body: 'racing an update' })
     await drainQueues(offline)
-    const [pending] = await readPending(deps.redis, 0, 1)
     // A consumer persisted a newer body and failed to index it, after the job read the row.
-    await addPending(deps.redis, [{ chatId: pending!.chatId, number, version: pending!.version + 1 }])
+    await deps.db
+      .update(messages)
+      .set({ unindexedVersion: sql`body_version + 1` })
+      .where(sql`unindexed_version > 0`)
 
     const summary = await createRetryIndexingJob(deps)()
 
     expect(summary).toMatchObject({ indexed: 1 })
-    expect(await readPending(deps.redis, 0, 10)).toEqual([
-      { chatId: pending!.chatId, number, version: pending!.version + 1 },
-    ])
-    await deps.redis.del(SEARCH_PENDING_KEY)
-  })
-
-  it('forgets pending messages that have no row', async () => {
-    await addPending(deps.redis, [{ chatId: 987_654, number: 1, version: 5 }])
-
-    const summary = await createRetryIndexingJob(deps)()
-
-    expect(summary).toMatchObject({ pending: 1, missing: 1, indexed: 0 })
-    expect(await countPending(deps.redis)).toBe(0)
+    expect(await countUnindexed(deps.db)).toBe(1)
+    expect(await numbersFor('racing an update')).toEqual([number])
+    await deps.db.update(messages).set({ unindexedVersion: 0 })
   })
 
   it('leaves everything pending while the engine is still down', async () => {
@@ -113,28 +100,65 @@ describe('createRetryIndexingJob', () => {
     const summary = await createRetryIndexingJob(offline)()
 
     expect(summary).toMatchObject({ pending: 1, unavailable: true, indexed: 0 })
-    expect(await countPending(deps.redis)).toBe(1)
+    expect(await countUnindexed(deps.db)).toBe(1)
     await createRetryIndexingJob(deps)()
-    expect(await countPending(deps.redis)).toBe(0)
+    expect(await countUnindexed(deps.db)).toBe(0)
   })
 
   it('runs once at a time: a concurrent run skips', async () => {
-    await addPending(deps.redis, [{ chatId: 987_655, number: 1, version: 5 }])
+    await createMessage(deps, token, 1, { body: 'one run' })
+    await drainQueues(offline)
     const job = createRetryIndexingJob(deps)
 
     const results = await Promise.all([job(), job()])
 
     expect(results.filter((result) => result.skipped)).toHaveLength(1)
-    expect(await countPending(deps.redis)).toBe(0)
+    expect(await countUnindexed(deps.db)).toBe(0)
   })
 
   it('does nothing, without asking the engine, when nothing is pending', async () => {
-    expect(await createRetryIndexingJob(offline)()).toEqual({
-      pending: 0,
-      indexed: 0,
-      stale: 0,
-      failed: 0,
-      missing: 0,
+    expect(await createRetryIndexingJob(offline)()).toEqual({ pending: 0, indexed: 0, stale: 0, failed: 0 })
+  })
+
+  it('indexes all 10,000 messages persisted during an outage after Redis lost everything meanwhile', {
+    timeout: 60_000,
+  }, async () => {
+    const { token: other, id: app } = await createApplication(deps, { name: 'outage' }).then(async (a) => ({
+      token: a.token,
+      id: Number(await deps.redis.get(`a:{${a.token}}`)),
+    }))
+    const base = Date.parse('2026-11-24T10:00:00.000Z') * 1000
+    const jobs: MessageJob[] = Array.from({ length: 10_000 }, (_, i) => ({
+      op: 'create',
+      app,
+      token: other,
+      chat: 1,
+      message: i + 1,
+      body: `lost in the flush ${i + 1}`,
+      version: base + i,
+    }))
+    for (let i = 0; i < jobs.length; i += 250) await persistMessages(offline, jobs.slice(i, i + 250))
+    // Redis loses everything it held (this file's keys: the Redis is shared with other test files).
+    const keys = await deps.redis.keys('*')
+    const prefix = deps.config.REDIS_KEY_PREFIX
+    if (keys.length > 0) await deps.redis.del(...keys.map((key) => key.slice(prefix.length)))
+
+    const summary = await createRetryIndexingJob(deps)()
+    await deps.search.refresh()
+    const [chat] = await deps.database.pool.query(
+      'SELECT id FROM chats WHERE application_id = ? AND number = 1',
+      [app],
+    )
+    const chatId = (chat as Array<{ id: number }>)[0]!.id
+    const { count } = await deps.search.client.count({
+      index: deps.search.alias,
+      query: { term: { chat_id: chatId } },
     })
+
+    expect(summary).toMatchObject({ pending: 10_000, indexed: 10_000, failed: 0 })
+    expect(count).toBe(10_000)
+    expect(await countUnindexed(deps.db)).toBe(0)
+    // The worker's database is shared with the files after this one (a reindex test copies it all).
+    await deps.database.pool.query('DELETE FROM messages WHERE chat_id = ?', [chatId])
   })
 })

@@ -1,3 +1,5 @@
+import { createServer } from 'node:http'
+import { createServer as createTcpServer, type Socket } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { errorOutput, searchPageOutput } from '../../lib/api/schemas.ts'
 import { createApplication } from '../../lib/applications.ts'
@@ -192,7 +194,7 @@ describe('GET /applications/:token/chats/:chat/messages/search', () => {
   it('answers 503 with Retry-After, quickly, when the search engine is down', async () => {
     const dead = createSearch(
       { ...deps.config, ELASTICSEARCH_URL: 'http://127.0.0.1:1' },
-      { redis: deps.redis, logger: silentLogger },
+      { logger: silentLogger },
     )
     const deadApp = createSearchMessagesApp({ ...deps, search: dead })
     const started = performance.now()
@@ -204,5 +206,61 @@ describe('GET /applications/:token/chats/:chat/messages/search', () => {
     expect(res.headers.get('retry-after')).toMatch(/^\d+$/)
     expect(expectShape(errorOutput, await res.json()).error.code).toBe('unavailable')
     await dead.close()
+  })
+
+  const searchThrough = async (listen: (port: number) => Promise<() => Promise<void>>) => {
+    const port = await new Promise<number>((resolve) => {
+      const probe = createTcpServer().listen(0, '127.0.0.1', () => {
+        const address = probe.address()
+        probe.close(() => resolve(typeof address === 'object' && address ? address.port : 0))
+      })
+    })
+    const stop = await listen(port)
+    const search = createSearch(
+      { ...deps.config, ELASTICSEARCH_URL: `http://127.0.0.1:${port}` },
+      { logger: silentLogger },
+    )
+    const started = performance.now()
+    const res = await createSearchMessagesApp({ ...deps, search }).request(searchPath('hello'))
+    const ms = performance.now() - started
+    await search.close()
+    await stop()
+    return { res, ms, body: expectShape(errorOutput, await res.json()) }
+  }
+
+  it.each([
+    [429, 'es_rejected_execution_exception'],
+    [503, 'cluster_block_exception'],
+  ])('answers 503 with Retry-After when the engine answers %i (%s)', async (status, type) => {
+    const { res, body } = await searchThrough(async (port) => {
+      const server = createServer((_req, response) => {
+        response.writeHead(status, {
+          'content-type': 'application/json',
+          'x-elastic-product': 'Elasticsearch',
+        })
+        response.end(JSON.stringify({ error: { type, reason: 'refused for the test' }, status }))
+      })
+      await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve))
+      return () => new Promise<void>((resolve) => server.close(() => resolve()))
+    })
+
+    expect(res.status).toBe(503)
+    expect(res.headers.get('retry-after')).toMatch(/^[1-9]\d*$/)
+    expect(body.error.code).toBe('unavailable')
+  })
+
+  it('answers 503 within its request timeout when the engine accepts connections and never answers', async () => {
+    const { res, ms } = await searchThrough(async (port) => {
+      const held = new Set<Socket>()
+      const server = createTcpServer((socket) => held.add(socket))
+      await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve))
+      return () => {
+        for (const socket of held) socket.destroy()
+        return new Promise<void>((resolve) => server.close(() => resolve()))
+      }
+    })
+
+    expect(res.status).toBe(503)
+    expect(ms).toBeLessThan(5_000)
   })
 })

@@ -11,6 +11,8 @@ const [route] = routes.updateChat
 export const createUpdateChatApp = (deps: UpdateChatDeps) =>
   createApi(deps.logger).on(['PATCH', 'PUT'], route.path, jsonBody(route.body), async (c) => {
     const token = tokenParam(c)
-    const number = await updateChat(deps, token, numberParam(c, 'chat'), c.get('body'))
+    const number = await updateChat(deps, token, numberParam(c, 'chat'), c.get('body'), {
+      requestId: c.get('requestId'),
+    })
     return c.json({ number }, 202, { Location: chatPath(token, number) })
   })

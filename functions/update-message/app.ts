@@ -13,6 +13,8 @@ export const createUpdateMessageApp = (deps: UpdateMessageDeps) =>
   createApi(deps.logger).on(['PATCH', 'PUT'], route.path, jsonBody(route.body), async (c) => {
     const token = tokenParam(c)
     const chat = numberParam(c, 'chat')
-    const number = await updateMessage(deps, token, chat, numberParam(c, 'message'), c.get('body'))
+    const number = await updateMessage(deps, token, chat, numberParam(c, 'message'), c.get('body'), {
+      requestId: c.get('requestId'),
+    })
     return c.json({ number }, 202, { Location: messagePath(token, chat, number) })
   })

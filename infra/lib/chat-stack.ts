@@ -82,6 +82,9 @@ export class ChatStack extends Stack {
       SQS_ENDPOINT: `https://sqs.${this.region}.${this.urlSuffix}`,
       SQS_CHATS_QUEUE: this.queues.chats.queueName,
       SQS_MESSAGES_QUEUE: this.queues.messages.queueName,
+      // The generated names, so that a re-seed can count the dead letters (lib/sequences.ts).
+      SQS_CHATS_DEAD_LETTER_QUEUE: this.queues.chats.deadLetterQueue!.queue.queueName,
+      SQS_MESSAGES_DEAD_LETTER_QUEUE: this.queues.messages.deadLetterQueue!.queue.queueName,
       SQS_MAX_RECEIVES: String(maxReceiveCount),
       SQS_VISIBILITY_TIMEOUT_S: String(visibilityTimeout.toSeconds()),
       // Lambda invokes the consumers and the reconciler; no pollers or timers inside a function.
@@ -118,8 +121,13 @@ export class ChatStack extends Stack {
         },
       })
       this.functions[name] = fn
-      // Every function may look up the queue URLs and send jobs (create and update functions do).
-      for (const queue of Object.values(this.queues)) queue.grantSendMessages(fn)
+      // Every function may look up the queue URLs and send jobs (create and update functions do,
+      // consumers re-send a job split out of its pack), and count what waits in every queue,
+      // dead letters included (a re-seed of the numbering does).
+      for (const queue of Object.values(this.queues)) {
+        queue.grantSendMessages(fn)
+        queue.deadLetterQueue!.queue.grant(fn, 'sqs:GetQueueUrl', 'sqs:GetQueueAttributes')
+      }
 
       if (kind.kind === 'http') {
         const integration = new HttpLambdaIntegration(`${pascalCase(name)}Integration`, fn)

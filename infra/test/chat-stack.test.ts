@@ -144,6 +144,41 @@ describe('the synthesized stack', () => {
     }
   })
 
+  it('tells every function its dead-letter queues by name and lets it count them, for a re-seed', () => {
+    const deadLetterQueues = Object.keys(template.findResources('AWS::SQS::Queue')).filter((id) =>
+      /DeadLetterQueue/.test(id),
+    )
+    const policies = Object.values(template.findResources('AWS::IAM::Policy'))
+
+    for (const name of discovered) {
+      const variables = (
+        resources[functionId(name)]!.Properties.Environment as { Variables: Record<string, unknown> }
+      ).Variables
+      expect(variables, name).toMatchObject({
+        SQS_CHATS_DEAD_LETTER_QUEUE: {
+          'Fn::GetAtt': [expect.stringMatching(/^ChatsDeadLetterQueue/), 'QueueName'],
+        },
+        SQS_MESSAGES_DEAD_LETTER_QUEUE: {
+          'Fn::GetAtt': [expect.stringMatching(/^MessagesDeadLetterQueue/), 'QueueName'],
+        },
+      })
+      const role = (resources[functionId(name)]!.Properties.Role as { 'Fn::GetAtt': string[] })[
+        'Fn::GetAtt'
+      ][0]
+      const statements = policies
+        .filter((policy) => JSON.stringify(policy.Properties.Roles).includes(role!))
+        .flatMap((policy) => (policy.Properties.PolicyDocument as { Statement: unknown[] }).Statement)
+      for (const queue of deadLetterQueues) {
+        expect(statements, `${name} on ${queue}`).toContainEqual(
+          expect.objectContaining({
+            Action: expect.arrayContaining(['sqs:GetQueueAttributes', 'sqs:GetQueueUrl']),
+            Resource: { 'Fn::GetAtt': [queue, 'Arn'] },
+          }),
+        )
+      }
+    }
+  })
+
   it('runs the scheduled functions (the reconciler every minute) on EventBridge rules', () => {
     const scheduled = ofKind('schedule')
 

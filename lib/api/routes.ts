@@ -16,7 +16,7 @@ export interface RouteSpec {
   query?: v.GenericSchema
   hasIdempotencyKey?: boolean
   success: { status: 200 | 201 | 202; description: string; schema?: v.GenericSchema; hasLocation?: boolean }
-  errors: Array<400 | 404 | 413 | 415 | 422 | 429 | 503>
+  errors: Array<400 | 404 | 409 | 413 | 415 | 422 | 429 | 503>
 }
 
 const TOKEN = ':token'
@@ -83,7 +83,7 @@ export const routes = {
     isBodyOptional: true,
     hasIdempotencyKey: true,
     success: { status: 202, description: 'Accepted', schema: s.acceptedOutput, hasLocation: true },
-    errors: [...WRITE_ERRORS],
+    errors: [...WRITE_ERRORS, 409],
   },
   listChats: {
     method: 'GET',
@@ -122,7 +122,7 @@ export const routes = {
     body: s.messageInput,
     hasIdempotencyKey: true,
     success: { status: 202, description: 'Accepted', schema: s.acceptedOutput, hasLocation: true },
-    errors: [...WRITE_ERRORS],
+    errors: [...WRITE_ERRORS, 409],
   },
   listMessages: {
     method: 'GET',

@@ -2,11 +2,16 @@ import * as v from 'valibot'
 
 // Request bodies. Every one is a strict object: a misspelt field is a 422, not silently ignored.
 
+/** JSON can escape half a surrogate pair (`"\ud800"`); MySQL and SQS would store it as U+FFFD. */
+const wellFormed = (field: string) =>
+  v.check((text: string) => text.isWellFormed(), `${field} must be valid Unicode (no lone surrogates)`)
+
 const name = v.pipe(
   v.string('name must be a string'),
   v.trim(),
   v.minLength(1, 'name must not be empty'),
   v.maxLength(255, 'name must be at most 255 characters'),
+  wellFormed('name'),
 )
 
 const title = v.nullable(
@@ -14,6 +19,7 @@ const title = v.nullable(
     v.string('title must be a string or null'),
     v.trim(),
     v.maxLength(255, 'title must be at most 255 characters'),
+    wellFormed('title'),
   ),
 )
 
@@ -22,6 +28,7 @@ const body = v.pipe(
   v.minLength(1, 'body must not be empty'),
   v.maxLength(10_000, 'body must be at most 10000 characters'),
   v.check((text) => text.trim().length > 0, 'body must not be only whitespace'),
+  wellFormed('body'),
 )
 
 export const applicationInput = v.strictObject({ name }, 'unknown field')
@@ -137,9 +144,21 @@ export const searchPageOutput = v.strictObject({ data: v.array(searchHitOutput),
 
 export const healthOutput = v.strictObject({ status: v.literal('ok') })
 
+const queueDepth = v.strictObject({ visible: count, in_flight: count, dead_letter: count })
+
 export const readyOutput = v.strictObject({
   status: v.literal('ready'),
   services: v.record(v.string(), v.literal('up')),
+  /** Null when the backlog could not be read within the probe timeout. */
+  backlog: v.optional(
+    v.nullable(
+      v.strictObject({
+        queues: v.strictObject({ chats: queueDepth, messages: queueDepth }),
+        search_index_pending: count,
+        as_of: v.string(),
+      }),
+    ),
+  ),
 })
 
 export const errorOutput = v.strictObject({

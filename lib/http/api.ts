@@ -14,6 +14,7 @@ import {
   PayloadTooLargeError,
 } from '../errors.ts'
 import type { Logger } from '../logger.ts'
+import { recordRequest } from '../metrics.ts'
 
 export interface ApiEnv {
   Variables: { requestId: string; logger: Logger }
@@ -112,13 +113,12 @@ const limitBody: MiddlewareHandler = (c, next) => {
 
 /** Where every request's end is observed: the access log line (route pattern, never the URL). */
 const requestEnded = (c: Context<ApiEnv>, ms: number) => {
-  // The route pattern, not the URL: tokens are credentials and stay out of logs.
-  c.get('logger').info('request', {
-    method: c.req.method,
-    route: c.req.routePath,
-    status: c.res.status,
-    ms: Math.round(ms * 10) / 10,
-  })
+  const { method } = c.req
+  // The route pattern, not the URL: tokens are credentials and stay out of logs and metrics.
+  const route = c.req.routePath
+  const { status } = c.res
+  recordRequest(method, route, status, ms)
+  c.get('logger').info('request', { method, route, status, ms: Math.round(ms * 10) / 10 })
 }
 
 /**

@@ -13,11 +13,12 @@ const schemaOf = (schema: v.GenericSchema, typeMode: 'input' | 'output'): JsonOb
 const ERROR_DESCRIPTIONS: Record<number, string> = {
   400: '`invalid_json` (body not JSON or not an object) or `invalid_parameter` (malformed query parameter or Idempotency-Key)',
   404: '`not_found`: unknown token, chat or message',
+  409: '`numbers_exhausted`: the chat (or application) already holds number 2147483647, the highest a chat or message can have',
   413: '`payload_too_large`: body over 64 KiB',
   415: '`unsupported_media_type`: body not application/json',
   422: '`validation_failed` (details name each field) or `idempotency_key_reused`',
   429: '`rate_limited`: over WRITE_RATE_LIMIT_PER_S writes a second for this application (Retry-After)',
-  503: '`unavailable`: a backing service is down; nothing was written (Retry-After)',
+  503: '`unavailable`: a backing service is down (Retry-After). For a chat or message write the message says whether it may still have happened (SQS did not confirm in time); a create retried with the same Idempotency-Key gets the same number',
 }
 
 const toOpenApiPath = (path: string) => path.replace(/:([a-z]+)(\{[^}]+\})?/gi, '{$1}')
