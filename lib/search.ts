@@ -105,7 +105,7 @@ export const INDEX_SETTINGS: estypes.IndicesIndexSettings = {
   // Explicit, so that an idle shard keeps refreshing (ES skips refreshes of search-idle shards
   // unless the interval is set) and a message is searchable about a second after persisting.
   refresh_interval: '1s',
-  // body.chars is ngram 1–1 and body.ngram 3–3: neither needs more than the default difference.
+  // body.chars is ngram 1–1 and body.ngram 3–3: max − min is 0 for both.
   max_ngram_diff: 0,
   // The contract allows offset 10,000 with limit 100.
   max_result_window: 10_100,
