@@ -16,7 +16,8 @@ import {
   type QueueName,
 } from './queue.ts'
 import { createRedis, type Redis } from './redis.ts'
-import { countUnindexed, createSearch, type Search } from './search.ts'
+import { createSearch, type Search } from './search/client.ts'
+import { countUnindexed } from './search/outbox.ts'
 import { type Clock, systemClock } from './time.ts'
 import { newToken } from './tokens.ts'
 

@@ -7,7 +7,9 @@ import { publishLiveMessages } from './live/log.ts'
 import type { Logger } from './logger.ts'
 import { toMessageOutput } from './messages.ts'
 import type { Redis } from './redis.ts'
-import { type MessageDocument, markUnindexed, type Search } from './search.ts'
+import type { Search } from './search/client.ts'
+import type { MessageDocument } from './search/document.ts'
+import { markUnindexed } from './search/outbox.ts'
 import { raiseCounters } from './sequences.ts'
 
 export interface PersistDeps {

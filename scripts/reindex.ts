@@ -1,7 +1,7 @@
 // `npm run reindex [-- --batch-size=1000 --catch-up-minutes=1 --delete-old]`: rebuilds the search
 // index from MySQL into a new versioned index, then moves the alias (SEARCH_INDEX) to it in one
 // atomic step. For recovery (a lost or corrupt index) and for mapping changes (bump
-// MAPPING_VERSION in lib/search.ts, deploy, run this). Searches keep answering from the old index
+// MAPPING_VERSION in lib/search/index-settings.ts, deploy, run this). Searches keep answering from the old index
 // until the swap. Prints a progress bar on stderr and the summary as JSON on stdout.
 //
 // Writes made while the rebuild runs go to the old index through the alias. So after the swap a
@@ -15,16 +15,10 @@ import { loadConfig } from '../lib/config.ts'
 import { createDeps, type Deps } from '../lib/deps.ts'
 import { createLogger } from '../lib/logger.ts'
 import { runMain } from '../lib/run-main.ts'
-import {
-  INDEX_MAPPINGS,
-  INDEX_SETTINGS,
-  isUnavailable,
-  loadDocumentPage,
-  loadPersistedPage,
-  MAPPING_VERSION,
-  type MessageDocument,
-  type PersistedCursor,
-} from '../lib/search.ts'
+import type { MessageDocument } from '../lib/search/document.ts'
+import { loadDocumentPage, loadPersistedPage, type PersistedCursor } from '../lib/search/documents.ts'
+import { isUnavailable } from '../lib/search/errors.ts'
+import { INDEX_MAPPINGS, INDEX_SETTINGS, MAPPING_VERSION } from '../lib/search/index-settings.ts'
 
 export interface ReindexProgress {
   phase: 'rebuild' | 'catch-up'

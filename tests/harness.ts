@@ -5,7 +5,7 @@ import { type Config, loadConfig } from '../lib/config.ts'
 import { migrateDatabase } from '../lib/db.ts'
 import { createDeps, type Deps } from '../lib/deps.ts'
 import { silentLogger } from '../lib/logger.ts'
-import { initialIndexName } from '../lib/search.ts'
+import { initialIndexName } from '../lib/search/index-settings.ts'
 import { serverUrl } from './harness-url.ts'
 import { runDatabasePrefix, runNames } from './run-resources.ts'
 

@@ -5,7 +5,7 @@ import type { Deps } from '../lib/deps.ts'
 import type { MessageJob } from '../lib/jobs.ts'
 import { createMessage, updateMessage } from '../lib/messages.ts'
 import { persistMessages } from '../lib/persist.ts'
-import { resolveChatId } from '../lib/search.ts'
+import { resolveChatId } from '../lib/search/resolve-chat.ts'
 import { type ReindexProgress, reindex } from '../scripts/reindex.ts'
 import { createTestDeps, drainQueues } from './harness.ts'
 

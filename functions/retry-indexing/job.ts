@@ -1,14 +1,14 @@
 import type { Deps } from '../../lib/deps.ts'
 import { acquireJobLock } from '../../lib/lock.ts'
 import type { ScheduledJob } from '../../lib/scheduler.ts'
+import type { Search } from '../../lib/search/client.ts'
+import { isUnavailable } from '../../lib/search/errors.ts'
 import {
   countUnindexed,
-  isUnavailable,
   loadUnindexedPage,
-  type Search,
   settleIndexed,
   type UnindexedCursor,
-} from '../../lib/search.ts'
+} from '../../lib/search/outbox.ts'
 
 export type RetryIndexingDeps = Pick<Deps, 'db' | 'redis' | 'logger'> & {
   search: Pick<Search, 'bulkIndex' | 'ensureIndex'>
