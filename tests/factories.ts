@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import type { SQSEvent } from 'aws-lambda'
 import * as v from 'valibot'
 import { expect } from 'vitest'
 import { applications, chats, messages } from '../db/schema.ts'
@@ -84,3 +85,35 @@ export const insertApplicationRows = async (db: Db, messagesPerChat: number[]) =
   }
   return { applicationId: app!.id, chatIds }
 }
+
+/** An SQS event as Lambda delivers it, from message bodies (strings or objects). */
+export const sqsEvent = (
+  ...items: Array<{ body: string; messageId?: string } | object | string>
+): SQSEvent => ({
+  Records: items.map((item, index) => {
+    const { body, messageId } =
+      typeof item === 'string'
+        ? { body: item, messageId: undefined }
+        : 'body' in item &&
+            typeof item.body === 'string' &&
+            Object.keys(item).every((k) => k === 'body' || k === 'messageId')
+          ? (item as { body: string; messageId?: string })
+          : { body: JSON.stringify(item), messageId: undefined }
+    return {
+      messageId: messageId ?? `m-${index}-${randomBytes(4).toString('hex')}`,
+      receiptHandle: `r-${index}`,
+      body,
+      attributes: {
+        ApproximateReceiveCount: '1',
+        SentTimestamp: String(Date.now()),
+        SenderId: 'test',
+        ApproximateFirstReceiveTimestamp: String(Date.now()),
+      },
+      messageAttributes: {},
+      md5OfBody: '',
+      eventSource: 'aws:sqs',
+      eventSourceARN: 'arn:aws:sqs:us-east-1:000000000000:test',
+      awsRegion: 'us-east-1',
+    }
+  }),
+})

@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto'
-import type { SQSEvent } from 'aws-lambda'
 import { inject } from 'vitest'
 import { type Config, loadConfig } from '../lib/config.ts'
 import { migrateDatabase } from '../lib/db.ts'
 import { createDeps, type Deps } from '../lib/deps.ts'
 import { silentLogger } from '../lib/logger.ts'
 import { initialIndexName } from '../lib/search/index-settings.ts'
+import { sqsEvent } from './factories.ts'
 import { serverUrl } from './harness-url.ts'
 import { runDatabasePrefix, runNames } from './run-resources.ts'
 
@@ -127,35 +127,3 @@ export const drainQueues = async (deps: Deps, { timeoutMs = 20_000 } = {}) => {
   }
   return persisted
 }
-
-/** An SQS event as Lambda delivers it, from message bodies (strings or objects). */
-export const sqsEvent = (
-  ...items: Array<{ body: string; messageId?: string } | object | string>
-): SQSEvent => ({
-  Records: items.map((item, index) => {
-    const { body, messageId } =
-      typeof item === 'string'
-        ? { body: item, messageId: undefined }
-        : 'body' in item &&
-            typeof item.body === 'string' &&
-            Object.keys(item).every((k) => k === 'body' || k === 'messageId')
-          ? (item as { body: string; messageId?: string })
-          : { body: JSON.stringify(item), messageId: undefined }
-    return {
-      messageId: messageId ?? `m-${index}-${randomBytes(4).toString('hex')}`,
-      receiptHandle: `r-${index}`,
-      body,
-      attributes: {
-        ApproximateReceiveCount: '1',
-        SentTimestamp: String(Date.now()),
-        SenderId: 'test',
-        ApproximateFirstReceiveTimestamp: String(Date.now()),
-      },
-      messageAttributes: {},
-      md5OfBody: '',
-      eventSource: 'aws:sqs',
-      eventSourceARN: 'arn:aws:sqs:us-east-1:000000000000:test',
-      awsRegion: 'us-east-1',
-    }
-  }),
-})
