@@ -1,7 +1,7 @@
 import * as v from 'valibot'
 
 // A job is what the API accepted and a consumer persists: one SQS message each. `version` orders
-// the writes to one field in the order the API accepted them (see lib/sequences.ts); the time of
+// the writes to one field in the order the API accepted them (see lib/numbering/); the time of
 // the write is derived from it, so a job is fully described by what Redis handed out.
 
 const id = v.pipe(v.number(), v.integer(), v.minValue(1))

@@ -4,9 +4,9 @@ import { type Db, retryOnDeadlock } from './db.ts'
 import { acceptedAt, type ChatJob, type MessageJob } from './jobs.ts'
 import { DIRTY_APPLICATIONS_KEY, DIRTY_CHATS_KEY } from './keys.ts'
 import type { Logger } from './logger.ts'
+import { raiseCounters } from './numbering/raise-counters.ts'
 import type { Redis } from './redis.ts'
 import { type MessageDocument, markUnindexed, type Search } from './search.ts'
-import { raiseCounters } from './sequences.ts'
 
 export interface PersistDeps {
   db: Db

@@ -171,7 +171,7 @@ interface Pending {
 const MAX_BATCH_ENTRIES = 10
 // SQS caps a whole SendMessageBatch request at 256 KiB on LocalStack and older regions.
 const MAX_BATCH_BYTES = 240 * 1024
-/** At most this many jobs share one SQS message: it bounds what a re-seed must skip (lib/sequences.ts). */
+/** At most this many jobs share one SQS message: it bounds what a re-seed must skip (lib/numbering/). */
 export const MAX_JOBS_PER_MESSAGE = 25
 const MAX_PACK_BYTES = MAX_BATCH_BYTES / MAX_BATCH_ENTRIES
 
