@@ -6,7 +6,7 @@ import { NotFoundError } from './errors.ts'
 import type { ChatJob } from './jobs.ts'
 import { acceptChat, acceptChatUpdate, type SequenceDeps } from './numbering/accept.ts'
 import { toPage } from './pages.ts'
-import type { JobQueue } from './queue.ts'
+import type { JobQueue } from './queue/write-behind.ts'
 
 export type AcceptDeps = SequenceDeps & { queue: Pick<JobQueue, 'send'> }
 

@@ -40,7 +40,7 @@ export const acceptedAt = (version: number): Date => new Date(Math.floor(version
 /** One element of an SQS message: a job, or what failed to parse as one. */
 export type Parsed<Job> = { job: Job } | { raw: unknown; error: unknown }
 
-// An SQS message carries one job or a pack of them (see lib/queue.ts). Each element parses on its
+// An SQS message carries one job or a pack of them (see lib/queue/write-behind.ts). Each element parses on its
 // own, so that one bad job can be told apart from the others packed with it.
 const parsePack =
   <S extends v.GenericSchema>(schema: S) =>
