@@ -45,7 +45,7 @@ end
 `
 
 /** KEYS: app, counters, idempotency, rate. ARGV: fingerprint ('' = none), ttl, rate limit. */
-export const CREATE_CHAT = `${PRELUDE}
+const CREATE_CHAT = `${PRELUDE}
 local seen = replay(ARGV[1])
 if seen then return seen end
 if tonumber(chats) >= ${MAX_NUMBER} then return {'exhausted', app} end
@@ -59,7 +59,7 @@ return {'ok', app, number, version}
 `
 
 /** KEYS: app, counters, idempotency, rate. ARGV: fingerprint ('' = none), ttl, rate limit, chat. */
-export const CREATE_MESSAGE = `${PRELUDE}
+const CREATE_MESSAGE = `${PRELUDE}
 if tonumber(ARGV[4]) > tonumber(chats) then return {'no_chat', app} end
 local field = 'm:' .. ARGV[4]
 local last = redis.call('HGET', KEYS[2], field)
@@ -76,7 +76,7 @@ return {'ok', app, number, version}
 `
 
 /** KEYS: app, counters, (unused), rate. ARGV: -, -, rate limit, chat. */
-export const UPDATE_CHAT = `${PRELUDE}
+const UPDATE_CHAT = `${PRELUDE}
 if tonumber(ARGV[4]) > tonumber(chats) then return {'no_chat', app} end
 local limited = over_limit()
 if limited then return limited end
@@ -84,7 +84,7 @@ return {'ok', app, ARGV[4], next_version()}
 `
 
 /** KEYS: app, counters, (unused), rate. ARGV: -, -, rate limit, chat, message. */
-export const UPDATE_MESSAGE = `${PRELUDE}
+const UPDATE_MESSAGE = `${PRELUDE}
 if tonumber(ARGV[4]) > tonumber(chats) then return {'no_chat', app} end
 local last = redis.call('HGET', KEYS[2], 'm:' .. ARGV[4])
 if not last then return {'seed_messages', app} end
@@ -94,19 +94,9 @@ if limited then return limited end
 return {'ok', app, ARGV[5], next_version()}
 `
 
-/** KEYS: counters. ARGV: field, number. Raises a counter that exists to at least `number`. */
-export const RAISE = `
-local current = redis.call('HGET', KEYS[1], ARGV[1])
-if current and tonumber(current) < tonumber(ARGV[2]) then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
-return 0
-`
-
-export type Reply = [string, string?, string?, string?]
+type Reply = [string, string?, string?, string?]
 export type ScriptName = 'createChat' | 'createMessage' | 'updateChat' | 'updateMessage'
-export type ScriptedRedis = Redis &
-  Record<ScriptName, (...args: string[]) => Promise<Reply>> & {
-    raiseCounter(key: string, field: string, number: string): Promise<number>
-  }
+type ScriptedRedis = Redis & Record<ScriptName, (...args: string[]) => Promise<Reply>>
 
 const defined = new WeakSet<Redis>()
 
@@ -117,7 +107,6 @@ export const scripted = (redis: Redis): ScriptedRedis => {
     redis.defineCommand('createMessage', { numberOfKeys: 4, lua: CREATE_MESSAGE })
     redis.defineCommand('updateChat', { numberOfKeys: 4, lua: UPDATE_CHAT })
     redis.defineCommand('updateMessage', { numberOfKeys: 4, lua: UPDATE_MESSAGE })
-    redis.defineCommand('raiseCounter', { numberOfKeys: 1, lua: RAISE })
     defined.add(redis)
   }
   return redis as ScriptedRedis
