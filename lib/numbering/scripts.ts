@@ -44,35 +44,39 @@ local function remember(fingerprint, number, version)
 end
 `
 
+/**
+ * The tail of both creates: a replay under the Idempotency-Key, else the exhaustion check, the rate
+ * limit, then a version and the next number of the counter field (whose last value is `last`).
+ */
+const TAKE = `
+local function take(field, last)
+  local seen = replay(ARGV[1])
+  if seen then return seen end
+  if tonumber(last) >= ${MAX_NUMBER} then return {'exhausted', app} end
+  local limited = over_limit()
+  if limited then return limited end
+  local version = next_version()
+  local number = tostring(redis.call('HINCRBY', KEYS[2], field, 1))
+  remember(ARGV[1], number, version)
+  return {'ok', app, number, version}
+end
+`
+
 /** KEYS: app, counters, idempotency, rate. ARGV: fingerprint ('' = none), ttl, rate limit. */
-const CREATE_CHAT = `${PRELUDE}
-local seen = replay(ARGV[1])
-if seen then return seen end
-if tonumber(chats) >= ${MAX_NUMBER} then return {'exhausted', app} end
-local limited = over_limit()
-if limited then return limited end
-local version = next_version()
-local number = tostring(redis.call('HINCRBY', KEYS[2], 'n', 1))
-redis.call('HSETNX', KEYS[2], 'm:' .. number, 0)
-remember(ARGV[1], number, version)
-return {'ok', app, number, version}
+const CREATE_CHAT = `${PRELUDE}${TAKE}
+local reply = take('n', chats)
+-- A new chat's message counter starts at 0, so its first message needs no seed.
+if reply[1] == 'ok' then redis.call('HSETNX', KEYS[2], 'm:' .. reply[3], 0) end
+return reply
 `
 
 /** KEYS: app, counters, idempotency, rate. ARGV: fingerprint ('' = none), ttl, rate limit, chat. */
-const CREATE_MESSAGE = `${PRELUDE}
+const CREATE_MESSAGE = `${PRELUDE}${TAKE}
 if tonumber(ARGV[4]) > tonumber(chats) then return {'no_chat', app} end
 local field = 'm:' .. ARGV[4]
 local last = redis.call('HGET', KEYS[2], field)
 if not last then return {'seed_messages', app} end
-local seen = replay(ARGV[1])
-if seen then return seen end
-if tonumber(last) >= ${MAX_NUMBER} then return {'exhausted', app} end
-local limited = over_limit()
-if limited then return limited end
-local version = next_version()
-local number = tostring(redis.call('HINCRBY', KEYS[2], field, 1))
-remember(ARGV[1], number, version)
-return {'ok', app, number, version}
+return take(field, last)
 `
 
 /** KEYS: app, counters, (unused), rate. ARGV: -, -, rate limit, chat. */
