@@ -1,7 +1,7 @@
 import type { Db } from '../db.ts'
 import type { Logger } from '../logger.ts'
 import { type Redis, withRedis } from '../redis.ts'
-import { COUNTERS, type Counter, processingKey, type ReconcileTally } from './counters.ts'
+import { type BatchOptions, COUNTERS, type Counter, processingKey, type ReconcileTally } from './counters.ts'
 import {
   acquireReconcileLock,
   DEFAULT_LOCK_TTL_MS,
@@ -62,21 +62,15 @@ export interface ReconcileSummary {
   ms: number
 }
 
-export interface ReconcileOptions {
+export interface ReconcileOptions extends Partial<BatchOptions> {
   /** The run's time, compared with the last full sweep's. */
   now: Date
   /** Forces a mode; by default a full sweep runs when the last one is `fullIntervalMs` old or unknown. */
   mode?: ReconcileMode
   fullIntervalMs: number
-  /** Parent rows per count query and per UPDATE. */
-  batchSize?: number
   lockTtlMs?: number
   /** A full sweep stops after this long; the next run resumes it. At least one batch runs. */
   timeBudgetMs?: number
-  /** Called between a batch's count and its UPDATE: a seam for tests that race the consumers. */
-  onCounted?: () => Promise<void>
-  /** Called right before a batch's UPDATE is sent: a seam for tests that stall a run. */
-  beforeWrite?: () => Promise<void>
 }
 
 /** Epoch milliseconds of the last completed full sweep. Lost with Redis's data, which makes the next run a sweep. */
