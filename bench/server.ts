@@ -1,5 +1,6 @@
-// The server as `npm start` runs it, plus one trivial POST that goes through the same root,
-// middleware (request id, access log, body limit) and JSON validation: the framework's ceiling.
+// The server as `npm start` runs it (same config defaults, LOG_LEVEL included, access log lines to
+// stdout), plus one no-op POST behind the same root, middleware (request id, access log, body
+// limit) and JSON validation: the project's framework cost. Sends its port to the parent over IPC.
 import * as v from 'valibot'
 import { startServer } from '../functions/server.ts'
 import { loadConfig } from '../lib/config.ts'
@@ -13,5 +14,7 @@ const running = await startServer(config, createDeps(config, { logger: createLog
     app.post('/bench/noop', jsonBody(v.strictObject({ body: v.string() })), (c) => c.json({ number: 1 }, 202))
   },
 })
-process.stdout.write(`READY ${running.port}\n`)
+// To the parent over IPC; on stderr when started by hand (e.g. under a profiler).
+if (process.send) process.send(running.port)
+else process.stderr.write(`READY ${running.port}\n`)
 process.once('SIGTERM', () => running.stop().then(() => process.exit(0)))

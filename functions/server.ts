@@ -2,7 +2,7 @@ import { serve } from '@hono/node-server'
 import { type Config, loadConfig } from '../lib/config.ts'
 import { migrateDatabase } from '../lib/db.ts'
 import { createDeps, type Deps } from '../lib/deps.ts'
-import { createApi } from '../lib/http/api.ts'
+import { createApi, mountApis } from '../lib/http/api.ts'
 import { createLogger } from '../lib/logger.ts'
 import { type Poller, startPoller } from '../lib/queue/poller.ts'
 import { queueArnOf } from '../lib/queue/provisioning.ts'
@@ -25,28 +25,34 @@ import { createPersistMessagesConsumer } from './persist-messages/consumer.ts'
 import { createReconcileCountsJob } from './reconcile-counts/job.ts'
 import { createRetryIndexingSchedule } from './retry-indexing/job.ts'
 import { createSearchMessagesApp } from './search-messages/app.ts'
+import { createStreamMessagesApp } from './stream-messages/app.ts'
 import { createUpdateApplicationApp } from './update-application/app.ts'
 import { createUpdateChatApp } from './update-chat/app.ts'
 import { createUpdateMessageApp } from './update-message/app.ts'
 
-/** Every function's app on one root: the same URLs, bodies and errors as the Lambdas. */
+/**
+ * Every function's app on one root: the same URLs, bodies and errors as the Lambdas, with the shared
+ * middleware run once per request (see mountApis).
+ */
 export const createServerApp = (deps: Deps) =>
-  createApi(deps.logger)
-    .route('/', createHealthApp(deps))
-    .route('/', createMetricsApp(deps))
-    .route('/', createDocsApp(deps))
-    .route('/', createCreateApplicationApp(deps))
-    .route('/', createGetApplicationApp(deps))
-    .route('/', createUpdateApplicationApp(deps))
-    .route('/', createCreateChatApp(deps))
-    .route('/', createListChatsApp(deps))
-    .route('/', createGetChatApp(deps))
-    .route('/', createUpdateChatApp(deps))
-    .route('/', createSearchMessagesApp(deps))
-    .route('/', createCreateMessageApp(deps))
-    .route('/', createListMessagesApp(deps))
-    .route('/', createGetMessageApp(deps))
-    .route('/', createUpdateMessageApp(deps))
+  mountApis(createApi(deps.logger), [
+    createHealthApp(deps),
+    createMetricsApp(deps),
+    createDocsApp(deps),
+    createCreateApplicationApp(deps),
+    createGetApplicationApp(deps),
+    createUpdateApplicationApp(deps),
+    createCreateChatApp(deps),
+    createListChatsApp(deps),
+    createGetChatApp(deps),
+    createUpdateChatApp(deps),
+    createSearchMessagesApp(deps),
+    createCreateMessageApp(deps),
+    createListMessagesApp(deps),
+    createStreamMessagesApp(deps),
+    createGetMessageApp(deps),
+    createUpdateMessageApp(deps),
+  ])
 
 /** The background half of the server: SQS pollers feeding the consumer functions. */
 export const startWorkers = async (deps: Deps) => {
@@ -139,7 +145,8 @@ export const startServer = async (
     // Stop taking requests, finish the batches in flight, flush the buffer, close the pools.
     stopping ??= (async () => {
       logger.info('shutting down')
-      await new Promise<void>((resolve) => server.close(() => resolve()))
+      // Open live streams never end by themselves: end them, or the server would wait on them.
+      await Promise.all([new Promise<void>((resolve) => server.close(() => resolve())), deps.live.close()])
       backlog?.stop()
       await Promise.all([workers?.stop(), scheduler?.stop()])
       await deps.close()

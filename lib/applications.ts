@@ -1,7 +1,7 @@
-import { eq } from 'drizzle-orm'
+import { eq, sql } from 'drizzle-orm'
 import { type ApplicationRow, applications } from '../db/schema.ts'
 import type { ApplicationInput, ApplicationOutput } from './api/schemas.ts'
-import { type Db, withDatabase } from './db.ts'
+import { type Db, prepared, withDatabase } from './db.ts'
 import { NotFoundError } from './errors.ts'
 import { applicationKey, countersKey } from './keys.ts'
 import type { Logger } from './logger.ts'
@@ -55,14 +55,18 @@ export const createApplication = async (
   }
 }
 
-const findByToken = (db: Db, token: string) =>
-  withDatabase(() => db.select().from(applications).where(eq(applications.token, token)).limit(1)).then(
-    (rows) => rows[0],
-  )
+const byToken = prepared((db) =>
+  db
+    .select()
+    .from(applications)
+    .where(eq(applications.token, sql.placeholder('token')))
+    .limit(1)
+    .prepare(),
+)
 
 /** Reads one application by token. */
 export const getApplication = async (deps: Pick<ApplicationDeps, 'db'>, token: string) => {
-  const row = await findByToken(deps.db, token)
+  const [row] = await withDatabase(() => byToken(deps.db).execute({ token }))
   if (!row) throw new NotFoundError('application not found')
   return toApplicationOutput(row)
 }

@@ -1,7 +1,7 @@
-import { and, asc, eq, gt } from 'drizzle-orm'
+import { and, asc, eq, gt, type Placeholder, sql } from 'drizzle-orm'
 import { applications, type ChatRow, chats } from '../db/schema.ts'
 import type { ChatOutput, ChatUpdateInput, NewChatInput, PageQuery } from './api/schemas.ts'
-import { type Db, withDatabase } from './db.ts'
+import { type Db, prepared, withDatabase } from './db.ts'
 import { NotFoundError } from './errors.ts'
 import type { ChatJob } from './jobs.ts'
 import { acceptChat, acceptChatUpdate, type SequenceDeps } from './numbering/accept.ts'
@@ -77,26 +77,42 @@ export const updateChat = async (
   return chat
 }
 
-const applicationExists = async (db: Db, token: string) =>
-  (
-    await withDatabase(() =>
-      db.select({ id: applications.id }).from(applications).where(eq(applications.token, token)).limit(1),
-    )
-  ).length > 0
+type Param<T> = T | Placeholder
 
-/** The query behind a page of chats: a range over the (application_id, number) index. */
-export const chatPageQuery = (db: Db, token: string, page: PageQuery) =>
+const applicationByToken = prepared((db) =>
+  db
+    .select({ id: applications.id })
+    .from(applications)
+    .where(eq(applications.token, sql.placeholder('token')))
+    .limit(1)
+    .prepare(),
+)
+
+const applicationExists = async (db: Db, token: string) =>
+  (await withDatabase(() => applicationByToken(db).execute({ token }))).length > 0
+
+const chatPageSelect = (db: Db, token: Param<string>, after: Param<number>, rows: Param<number>) =>
   db
     .select({ chat: chats })
     .from(applications)
     .innerJoin(chats, eq(chats.applicationId, applications.id))
-    .where(and(eq(applications.token, token), gt(chats.number, page.after)))
+    .where(and(eq(applications.token, token), gt(chats.number, after)))
     .orderBy(asc(chats.number))
-    .limit(page.limit + 1)
+    .limit(rows)
+
+/** The query behind a page of chats: a range over the (application_id, number) index. */
+export const chatPageQuery = (db: Db, token: string, page: PageQuery) =>
+  chatPageSelect(db, token, page.after, page.limit + 1)
+
+const chatPage = prepared((db) =>
+  chatPageSelect(db, sql.placeholder('token'), sql.placeholder('after'), sql.placeholder('rows')).prepare(),
+)
 
 /** A page of an application's chats, by number. */
 export const listChats = async (deps: { db: Db }, token: string, page: PageQuery) => {
-  const rows = await withDatabase(() => chatPageQuery(deps.db, token, page))
+  const rows = await withDatabase(() =>
+    chatPage(deps.db).execute({ token, after: page.after, rows: page.limit + 1 }),
+  )
   if (rows.length === 0 && !(await applicationExists(deps.db, token))) {
     throw new NotFoundError('application not found')
   }
@@ -107,16 +123,19 @@ export const listChats = async (deps: { db: Db }, token: string, page: PageQuery
   )
 }
 
+const chatByNumber = prepared((db) =>
+  db
+    .select({ chat: chats })
+    .from(applications)
+    .innerJoin(chats, eq(chats.applicationId, applications.id))
+    .where(and(eq(applications.token, sql.placeholder('token')), eq(chats.number, sql.placeholder('chat'))))
+    .limit(1)
+    .prepare(),
+)
+
 /** One chat by application token and number. */
 export const getChat = async (deps: { db: Db }, token: string, chat: number) => {
-  const [row] = await withDatabase(() =>
-    deps.db
-      .select({ chat: chats })
-      .from(applications)
-      .innerJoin(chats, eq(chats.applicationId, applications.id))
-      .where(and(eq(applications.token, token), eq(chats.number, chat)))
-      .limit(1),
-  )
+  const [row] = await withDatabase(() => chatByNumber(deps.db).execute({ token, chat }))
   if (!row) {
     throw new NotFoundError(
       (await applicationExists(deps.db, token)) ? `chat ${chat} not found` : 'application not found',

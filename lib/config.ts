@@ -90,6 +90,10 @@ export const configSchema = v.object({
   RUN_WORKERS: boolean(true),
   RECONCILE_INTERVAL_S: integer(60, 1, 3600),
   RECONCILE_FULL_INTERVAL_S: integer(3600, 60, 3600),
+  LIVE_STREAMS_PER_APPLICATION: integer(1000, 1, 1_000_000),
+  LIVE_PING_INTERVAL_S: integer(15, 1, 15),
+  LIVE_QUEUE_LIMIT: integer(500, 1, 100_000),
+  LIVE_STREAM_MAX_S: integer(0, 0, 86_400),
 })
 
 export type Config = v.InferOutput<typeof configSchema>

@@ -143,6 +143,24 @@ export const isDatabaseUnavailable = (error: unknown): boolean => {
 }
 
 /**
+ * A statement built once per database client (on first use) instead of once per request: drizzle's
+ * prepared query keeps the SQL text and the row mapping, and takes placeholders' values per call.
+ *
+ * @example const byToken = prepared((db) => db.select().from(t).where(eq(t.token, sql.placeholder('token'))).prepare())
+ */
+export const prepared = <T>(build: (db: Db) => T) => {
+  const statements = new WeakMap<Db, T>()
+  return (db: Db): T => {
+    let statement = statements.get(db)
+    if (statement === undefined) {
+      statement = build(db)
+      statements.set(db, statement)
+    }
+    return statement
+  }
+}
+
+/**
  * Runs a query function and turns the database's failures into UnavailableError (503).
  *
  * @example const row = await withDatabase(() => db.select().from(applications).where(...))

@@ -2,6 +2,7 @@ import type { SQSClient } from '@aws-sdk/client-sqs'
 import { type BacklogMonitor, createBacklogMonitor } from './backlog.ts'
 import type { Config } from './config.ts'
 import { createDatabase, type Database, type Db } from './db.ts'
+import { createLiveHub, type LiveHub } from './live/hub.ts'
 import { createLogger, type Logger } from './logger.ts'
 import { useMetrics } from './metrics.ts'
 import { createSqsClient } from './queue/client.ts'
@@ -28,6 +29,8 @@ export interface Deps {
   queue: JobQueue
   inFlightJobs: () => Promise<number>
   search: Search
+  /** The live message streams of this process (opens its Redis connection on the first stream). */
+  live: LiveHub
   /** Queue, dead-letter and index backlog, cached for GET /ready and the GET /metrics gauges. */
   backlog: BacklogMonitor
   /** Named liveness checks of the backing services, for GET /ready. */
@@ -80,6 +83,16 @@ export const createDeps = (
     logger,
   })
   const search = createSearch(config, { logger })
+  const live = createLiveHub({
+    redis,
+    redisUrl: config.REDIS_URL,
+    keyPrefix: config.REDIS_KEY_PREFIX,
+    logger,
+    streamsPerApplication: config.LIVE_STREAMS_PER_APPLICATION,
+    pingIntervalMs: config.LIVE_PING_INTERVAL_S * 1000,
+    queueLimit: config.LIVE_QUEUE_LIMIT,
+    maxStreamMs: config.LIVE_STREAM_MAX_S * 1000,
+  })
   useMetrics(config.METRICS_ENABLED ? (isLambda ? 'emf' : 'prometheus') : 'off')
   return {
     config,
@@ -101,6 +114,7 @@ export const createDeps = (
         config.SQS_TIMEOUT_MS,
       ),
     search,
+    live,
     backlog: createBacklogMonitor({
       sqs,
       queueUrls,
@@ -116,7 +130,7 @@ export const createDeps = (
       search: () => search.ping(),
     },
     close: async () => {
-      await queue.close()
+      await Promise.all([queue.close(), live.close()])
       await Promise.allSettled([database.close(), redis.quit(), search.close()])
       sqs.destroy()
     },

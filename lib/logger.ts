@@ -1,3 +1,5 @@
+import { writeSync } from 'node:fs'
+
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent'
 export type LogFields = Record<string, unknown>
 
@@ -19,31 +21,107 @@ const serialize = (value: unknown): unknown => {
   return value
 }
 
+// Lines wait in memory for the end of the current event-loop turn and leave in one write: on a
+// busy server that is one syscall for many access log lines instead of one each (stdout is
+// synchronous for files and pipes). Whatever is still waiting when the process exits is written
+// synchronously then, so `process.exit()` loses nothing.
+const FLUSH_BYTES = 64 * 1024
+let pending: string[] = []
+let pendingBytes = 0
+let isScheduled = false
+let isExitHooked = false
+
+const flushStdout = () => {
+  isScheduled = false
+  if (pending.length === 0) return
+  const chunk = pending.join('')
+  pending = []
+  pendingBytes = 0
+  process.stdout.write(chunk)
+}
+
+/** The default sink: buffered JSON lines to stdout, flushed each event-loop turn and on exit. */
+export const writeStdout = (line: string) => {
+  if (!isExitHooked) {
+    isExitHooked = true
+    process.once('exit', () => {
+      if (pending.length > 0) writeSync(1, pending.join(''))
+      pending = []
+    })
+  }
+  pending.push(`${line}\n`)
+  pendingBytes += line.length + 1
+  if (pendingBytes >= FLUSH_BYTES) flushStdout()
+  else if (!isScheduled) {
+    isScheduled = true
+    setImmediate(flushStdout)
+  }
+}
+
+/** `,"key":value` for each field JSON can hold (undefined and functions are left out, as JSON.stringify does). */
+const jsonMembers = (fields: LogFields | undefined) => {
+  let members = ''
+  if (fields) {
+    for (const key in fields) {
+      const value = JSON.stringify(serialize(fields[key]))
+      if (value !== undefined) members += `,${JSON.stringify(key)}:${value}`
+    }
+  }
+  return members
+}
+
+// Lines are built as strings: the base fields (a child's request_id, say) are serialized once, when
+// the child is made. A field named like an earlier one comes later in the line, and JSON readers
+// keep the last, so it overrides it as before.
+class JsonLogger implements Logger {
+  readonly #threshold: number
+  readonly #level: LogLevel
+  readonly #write: (line: string) => void
+  readonly #base: string
+
+  constructor(level: LogLevel, write: (line: string) => void, base: string) {
+    this.#level = level
+    this.#threshold = RANK[level]
+    this.#write = write
+    this.#base = base
+  }
+
+  #log(level: Exclude<LogLevel, 'silent'>, msg: string, fields?: LogFields) {
+    if (RANK[level] < this.#threshold) return
+    const time = new Date().toISOString()
+    this.#write(
+      `{"level":"${level}","time":"${time}","msg":${JSON.stringify(msg)}${this.#base}${jsonMembers(fields)}}`,
+    )
+  }
+
+  debug(msg: string, fields?: LogFields) {
+    this.#log('debug', msg, fields)
+  }
+  info(msg: string, fields?: LogFields) {
+    this.#log('info', msg, fields)
+  }
+  warn(msg: string, fields?: LogFields) {
+    this.#log('warn', msg, fields)
+  }
+  error(msg: string, fields?: LogFields) {
+    this.#log('error', msg, fields)
+  }
+  child(fields: LogFields): Logger {
+    return new JsonLogger(this.#level, this.#write, this.#base + jsonMembers(fields))
+  }
+}
+
 /**
- * A JSON-lines logger: one object per line with `level`, `time` and `msg`.
+ * A JSON-lines logger: one object per line with `level`, `time` and `msg`. Cheap to call and to
+ * derive children from: a child per request costs one small object.
  *
  * @example createLogger('info').child({ request_id }).warn('slow query', { ms: 120 })
  */
 export const createLogger = (
   level: LogLevel,
-  write: (line: string) => void = (line) => process.stdout.write(`${line}\n`),
+  write: (line: string) => void = writeStdout,
   base: LogFields = {},
-): Logger => {
-  const threshold = RANK[level]
-  const log = (lvl: Exclude<LogLevel, 'silent'>) => (msg: string, fields?: LogFields) => {
-    if (RANK[lvl] < threshold) return
-    const entry: LogFields = { level: lvl, time: new Date().toISOString(), msg, ...base }
-    for (const [key, value] of Object.entries(fields ?? {})) entry[key] = serialize(value)
-    write(JSON.stringify(entry))
-  }
-  return {
-    debug: log('debug'),
-    info: log('info'),
-    warn: log('warn'),
-    error: log('error'),
-    child: (fields) => createLogger(level, write, { ...base, ...fields }),
-  }
-}
+): Logger => new JsonLogger(level, write, jsonMembers(base))
 
 /** A logger that keeps nothing: for tests that do not assert on logs. */
 export const silentLogger: Logger = createLogger('silent')

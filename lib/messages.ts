@@ -1,8 +1,8 @@
-import { and, asc, eq, gt } from 'drizzle-orm'
+import { and, asc, eq, gt, type Placeholder, sql } from 'drizzle-orm'
 import { applications, chats, type MessageRow, messages } from '../db/schema.ts'
 import type { MessageInput, MessageOutput, PageQuery } from './api/schemas.ts'
 import { type AcceptDeps, getChat, type WriteContext } from './chats.ts'
-import { type Db, withDatabase } from './db.ts'
+import { type Db, prepared, withDatabase } from './db.ts'
 import { NotFoundError } from './errors.ts'
 import type { MessageJob } from './jobs.ts'
 import { acceptMessage, acceptMessageUpdate } from './numbering/accept.ts'
@@ -68,20 +68,43 @@ export const updateMessage = async (
   return message
 }
 
-/** The query behind a page of messages: a range over the (chat_id, number) index. */
-export const messagePageQuery = (db: Db, token: string, chat: number, page: PageQuery) =>
+type Param<T> = T | Placeholder
+
+const messagePageSelect = (
+  db: Db,
+  token: Param<string>,
+  chat: Param<number>,
+  after: Param<number>,
+  rows: Param<number>,
+) =>
   db
     .select({ message: messages })
     .from(applications)
     .innerJoin(chats, eq(chats.applicationId, applications.id))
     .innerJoin(messages, eq(messages.chatId, chats.id))
-    .where(and(eq(applications.token, token), eq(chats.number, chat), gt(messages.number, page.after)))
+    .where(and(eq(applications.token, token), eq(chats.number, chat), gt(messages.number, after)))
     .orderBy(asc(messages.number))
-    .limit(page.limit + 1)
+    .limit(rows)
+
+/** The query behind a page of messages: a range over the (chat_id, number) index. */
+export const messagePageQuery = (db: Db, token: string, chat: number, page: PageQuery) =>
+  messagePageSelect(db, token, chat, page.after, page.limit + 1)
+
+const messagePage = prepared((db) =>
+  messagePageSelect(
+    db,
+    sql.placeholder('token'),
+    sql.placeholder('chat'),
+    sql.placeholder('after'),
+    sql.placeholder('rows'),
+  ).prepare(),
+)
 
 /** A page of a chat's messages, by number. */
 export const listMessages = async (deps: { db: Db }, token: string, chat: number, page: PageQuery) => {
-  const rows = await withDatabase(() => messagePageQuery(deps.db, token, chat, page))
+  const rows = await withDatabase(() =>
+    messagePage(deps.db).execute({ token, chat, after: page.after, rows: page.limit + 1 }),
+  )
   if (rows.length === 0) await getChat(deps, token, chat) // 404 for an unknown application or chat
   return toPage(
     rows.map((row) => row.message),
@@ -90,17 +113,26 @@ export const listMessages = async (deps: { db: Db }, token: string, chat: number
   )
 }
 
+const messageByNumber = prepared((db) =>
+  db
+    .select({ message: messages })
+    .from(applications)
+    .innerJoin(chats, eq(chats.applicationId, applications.id))
+    .innerJoin(messages, eq(messages.chatId, chats.id))
+    .where(
+      and(
+        eq(applications.token, sql.placeholder('token')),
+        eq(chats.number, sql.placeholder('chat')),
+        eq(messages.number, sql.placeholder('message')),
+      ),
+    )
+    .limit(1)
+    .prepare(),
+)
+
 /** One message by application token, chat number and message number. */
 export const getMessage = async (deps: { db: Db }, token: string, chat: number, message: number) => {
-  const [row] = await withDatabase(() =>
-    deps.db
-      .select({ message: messages })
-      .from(applications)
-      .innerJoin(chats, eq(chats.applicationId, applications.id))
-      .innerJoin(messages, eq(messages.chatId, chats.id))
-      .where(and(eq(applications.token, token), eq(chats.number, chat), eq(messages.number, message)))
-      .limit(1),
-  )
+  const [row] = await withDatabase(() => messageByNumber(deps.db).execute({ token, chat, message }))
   if (!row) {
     await getChat(deps, token, chat)
     throw new NotFoundError(`message ${message} not found`)

@@ -3,7 +3,9 @@ import { chats, messages } from '../db/schema.ts'
 import { type Db, retryOnDeadlock } from './db.ts'
 import { acceptedAt, type ChatJob, type MessageJob } from './jobs.ts'
 import { DIRTY_APPLICATIONS_KEY, DIRTY_CHATS_KEY } from './keys.ts'
+import { publishLiveMessages } from './live/log.ts'
 import type { Logger } from './logger.ts'
+import { toMessageOutput } from './messages.ts'
 import { raiseCounters } from './numbering/raise-counters.ts'
 import type { Redis } from './redis.ts'
 import { type MessageDocument, markUnindexed, type Search } from './search.ts'
@@ -347,6 +349,16 @@ export const persistMessages = async (deps: PersistDeps, jobs: MessageJob[]): Pr
     createdAt: row.createdAt,
     updatedAt: row.updatedAt,
   }))
+  // Live streams get what MySQL now holds; a failure retries the batch (the log drops repeats).
+  await publishLiveMessages(
+    deps.redis,
+    documents.map((document, i) => ({
+      token: chatOf.get(document.chatId)!.token,
+      chat: document.chatNumber,
+      message: toMessageOutput(stored[i]!),
+      version: document.version,
+    })),
+  )
   await indexMessages(deps, documents)
 
   await markDirty(deps, DIRTY_CHATS_KEY, [...byChat.keys()])

@@ -1,8 +1,16 @@
+import type { estypes } from '@elastic/elasticsearch'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { testConfig } from '../tests/harness.ts'
 import { UnavailableError } from './errors.ts'
 import { silentLogger } from './logger.ts'
-import { createSearch, documentId, initialIndexName, type MessageDocument, type Search } from './search.ts'
+import {
+  createSearch,
+  documentId,
+  INDEX_MAPPINGS,
+  initialIndexName,
+  type MessageDocument,
+  type Search,
+} from './search.ts'
 
 const DEAD_ENGINE = 'http://127.0.0.1:1'
 
@@ -38,6 +46,67 @@ describe('createSearch', () => {
     // By name: Elasticsearch refuses wildcard deletes (action.destructive_requires_name).
     await search.client.indices.delete({ index: initialIndexName(config.SEARCH_INDEX) })
     await search.close()
+  })
+
+  describe('after a mapping upgrade, before `npm run reindex`', () => {
+    // Mapping v1's analysis of the body, as servers of that version created it.
+    const FOLD = ['lowercase', 'asciifolding']
+    const v1Settings: estypes.IndicesIndexSettings = {
+      number_of_shards: 1,
+      max_ngram_diff: 1,
+      analysis: {
+        tokenizer: {
+          trigram: { type: 'ngram', min_gram: 3, max_gram: 3, token_chars: [] },
+          unigram_bigram: { type: 'ngram', min_gram: 1, max_gram: 2, token_chars: [] },
+        },
+        analyzer: {
+          body_trigram: { type: 'custom', tokenizer: 'trigram', filter: FOLD },
+          body_short: { type: 'custom', tokenizer: 'unigram_bigram', filter: FOLD },
+          folded_keyword: { type: 'custom', tokenizer: 'keyword', filter: FOLD },
+          body_words: { type: 'custom', tokenizer: 'standard', filter: FOLD },
+        },
+      },
+    }
+    const v1Mappings: estypes.MappingTypeMapping = {
+      ...INDEX_MAPPINGS,
+      _meta: { mapping_version: 1 },
+      properties: {
+        ...INDEX_MAPPINGS.properties,
+        body: {
+          type: 'text' as const,
+          analyzer: 'body_words',
+          fields: {
+            ngram: { type: 'text' as const, analyzer: 'body_trigram' },
+            short: { type: 'text' as const, analyzer: 'body_short', search_analyzer: 'folded_keyword' },
+          },
+        },
+      },
+    }
+
+    it('still finds and highlights 1–2 character queries in an index of mapping v1', async () => {
+      const alias = `${config.SEARCH_INDEX}-v1`
+      const old = createSearch({ ...config, SEARCH_INDEX: alias }, { logger: silentLogger })
+      await old.client.indices.create({
+        index: `${alias}_v1`,
+        settings: v1Settings,
+        mappings: v1Mappings,
+        aliases: { [alias]: { is_write_index: true } },
+      })
+      try {
+        await old.bulkIndex([aDocument({ chatId: 40, number: 1, body: 'Crème brûlée' })], { refresh: true })
+
+        const [one] = (await old.search(40, { q: 'û', limit: 20, offset: 0 })).data
+        const [two] = (await old.search(40, { q: 'EM', limit: 20, offset: 0 })).data
+        const [three] = (await old.search(40, { q: 'rul', limit: 20, offset: 0 })).data
+
+        expect(one?.highlight).toBe('Crème br<em>û</em>lée')
+        expect(two?.highlight).toBe('Cr<em>èm</em>e brûlée')
+        expect(three?.highlight).toBe('Crème b<em>rûl</em>ée')
+      } finally {
+        await old.client.indices.delete({ index: `${alias}_v1` })
+        await old.close()
+      }
+    })
   })
 
   describe('ensureIndex', () => {

@@ -3,7 +3,7 @@ import { and, asc, eq, gt, inArray, or, type SQL, sql } from 'drizzle-orm'
 import { applications, chats, messages } from '../db/schema.ts'
 import type { SearchQuery } from './api/schemas.ts'
 import type { Config } from './config.ts'
-import { type Db, retryOnDeadlock, withDatabase } from './db.ts'
+import { type Db, prepared, retryOnDeadlock, withDatabase } from './db.ts'
 import { NotFoundError, UnavailableError } from './errors.ts'
 import type { Logger } from './logger.ts'
 import { timeSearch } from './metrics.ts'
@@ -14,9 +14,13 @@ import { timeSearch } from './metrics.ts'
 //   token_chars [] so that spaces and punctuation count, then lowercase and asciifolding). Every
 //   gram sits at the position of its first character, so a slop-0 phrase is an exact substring test
 //   on the folded text, for queries of 3+ code points. Queries of 1–2 code points have no trigram:
-//   they go to `body.short` (ngram 1–2, same filters), searched with a keyword analyzer, which makes
-//   the folded query one term equal to one of the indexed 1- or 2-grams. The engine analyzes both
-//   sides, so case and accent folding can never disagree between JS and Lucene.
+//   they are the same exact phrase on `body.chars` (ngram 1–1, same filters: one gram per code
+//   point, at its position), so a highlight marks exactly the matched characters. The engine
+//   analyzes both sides, so case and accent folding can never disagree between JS and Lucene.
+// - Mapping version 2 replaced v1's `body.short` (ngram 1–2 searched as one folded keyword: two
+//   grams per character, the most expensive field to index) with `body.chars` (one gram per
+//   character). Until `npm run reindex` moves the alias, short queries ask both fields: each index
+//   has one of them, and a query on a field an index lacks matches nothing there.
 // - The query is plain text: it only ever reaches `match_phrase`/`match`, never query_string.
 // - One document per message, `_id` = `${chatId}:${number}` (internal ids stay in the index; the
 //   API returns number/body/timestamps only), routed by chat so a chat's search hits one shard.
@@ -84,7 +88,7 @@ export interface Search {
 }
 
 /** Bump when the mapping or analysis changes; `npm run reindex` moves the alias to the new index. */
-export const MAPPING_VERSION = 1
+export const MAPPING_VERSION = 2
 
 /** The first index behind an alias. Deterministic, so servers racing to create it collide safely. */
 export const initialIndexName = (alias: string) => `${alias}_v${MAPPING_VERSION}`
@@ -101,20 +105,18 @@ export const INDEX_SETTINGS: estypes.IndicesIndexSettings = {
   // Explicit, so that an idle shard keeps refreshing (ES skips refreshes of search-idle shards
   // unless the interval is set) and a message is searchable about a second after persisting.
   refresh_interval: '1s',
-  // body.short is ngram 1–2; body.ngram is 3–3. 1 is the default, stated because it is required.
-  max_ngram_diff: 1,
+  // body.chars is ngram 1–1 and body.ngram 3–3: max − min is 0 for both.
+  max_ngram_diff: 0,
   // The contract allows offset 10,000 with limit 100.
   max_result_window: 10_100,
   analysis: {
     tokenizer: {
       trigram: { type: 'ngram', min_gram: 3, max_gram: 3, token_chars: [] },
-      unigram_bigram: { type: 'ngram', min_gram: 1, max_gram: 2, token_chars: [] },
+      unigram: { type: 'ngram', min_gram: 1, max_gram: 1, token_chars: [] },
     },
     analyzer: {
       body_trigram: { type: 'custom', tokenizer: 'trigram', filter: FOLD },
-      body_short: { type: 'custom', tokenizer: 'unigram_bigram', filter: FOLD },
-      // A 1–2 code point query as a single folded term, equal to one indexed 1- or 2-gram.
-      folded_keyword: { type: 'custom', tokenizer: 'keyword', filter: FOLD },
+      body_unigram: { type: 'custom', tokenizer: 'unigram', filter: FOLD },
       body_words: { type: 'custom', tokenizer: 'standard', filter: FOLD },
     },
   },
@@ -135,7 +137,7 @@ export const INDEX_MAPPINGS: estypes.MappingTypeMapping = {
       analyzer: 'body_words',
       fields: {
         ngram: { type: 'text', analyzer: 'body_trigram' },
-        short: { type: 'text', analyzer: 'body_short', search_analyzer: 'folded_keyword' },
+        chars: { type: 'text', analyzer: 'body_unigram' },
       },
     },
     created_at: { type: 'date' },
@@ -174,7 +176,17 @@ export const bodyQuery = (q: string) => {
   // The n-gram tokenizers count code points, so the choice of subfield must too.
   const length = [...q].length
   const substring =
-    length >= 3 ? { match_phrase: { 'body.ngram': { query: q } } } : { match: { 'body.short': { query: q } } }
+    length >= 3
+      ? { match_phrase: { 'body.ngram': { query: q } } }
+      : {
+          bool: {
+            should: [
+              { match_phrase: { 'body.chars': { query: q } } },
+              // Mapping v1's field, for an index that `npm run reindex` has not replaced yet.
+              { match: { 'body.short': { query: q } } },
+            ],
+          },
+        }
   return {
     bool: {
       must: [substring],
@@ -343,19 +355,25 @@ export const loadPersistedPage = (db: Db, after: PersistedCursor, limit: number)
     [asc(messages.persistedAt), asc(messages.id)],
   )
 
+const chatIdByNumber = prepared((db) =>
+  db
+    .select({ chatId: chats.id })
+    .from(applications)
+    .leftJoin(
+      chats,
+      and(eq(chats.applicationId, applications.id), eq(chats.number, sql.placeholder('chatNumber'))),
+    )
+    .where(eq(applications.token, sql.placeholder('token')))
+    .limit(1)
+    .prepare(),
+)
+
 /**
  * Resolves a chat's internal id from its application token and number: 404 for an unknown
  * application or chat (one query either way).
  */
 export const resolveChatId = async (db: Db, token: string, chatNumber: number): Promise<number> => {
-  const [row] = await withDatabase(() =>
-    db
-      .select({ chatId: chats.id })
-      .from(applications)
-      .leftJoin(chats, and(eq(chats.applicationId, applications.id), eq(chats.number, chatNumber)))
-      .where(eq(applications.token, token))
-      .limit(1),
-  )
+  const [row] = await withDatabase(() => chatIdByNumber(db).execute({ token, chatNumber }))
   if (!row) throw new NotFoundError('application not found')
   if (row.chatId === null) throw new NotFoundError(`chat ${chatNumber} not found`)
   return row.chatId
@@ -511,6 +529,7 @@ export const createSearch = (
           // The highlighted field's text is the parent's _source value: the whole body, escaped.
           fields: {
             'body.ngram': { type: 'unified', number_of_fragments: 0 },
+            'body.chars': { type: 'unified', number_of_fragments: 0 },
             'body.short': { type: 'unified', number_of_fragments: 0 },
           },
         },
@@ -519,7 +538,10 @@ export const createSearch = (
       return {
         data: response.hits.hits.map((hit) => {
           const source = hit._source!
-          const highlight = hit.highlight?.['body.ngram']?.[0] ?? hit.highlight?.['body.short']?.[0]
+          const highlight =
+            hit.highlight?.['body.ngram']?.[0] ??
+            hit.highlight?.['body.chars']?.[0] ??
+            hit.highlight?.['body.short']?.[0]
           return {
             number: source.number,
             body: source.body,

@@ -26,6 +26,8 @@ export interface ChatStackProps extends StackProps {
 const REPO_ROOT = new URL('../../', import.meta.url).pathname
 const CONSUMER_TIMEOUT = Duration.seconds(30)
 const HTTP_TIMEOUT = Duration.seconds(15)
+/** A streaming function's longest life; its streams end 30 s before, and clients resume with their cursor. */
+export const STREAM_TIMEOUT = Duration.minutes(15)
 /** Kept by the configuration, resolved at deploy time into each function's environment. */
 export const CONFIG_PARAMETERS = ['DATABASE_URL', 'REDIS_URL', 'ELASTICSEARCH_URL'] as const
 
@@ -103,8 +105,12 @@ export class ChatStack extends Stack {
         runtime: lambda.Runtime.NODEJS_24_X,
         architecture: lambda.Architecture.ARM_64,
         memorySize: 512,
-        timeout: kind.kind === 'http' ? HTTP_TIMEOUT : CONSUMER_TIMEOUT,
-        environment,
+        timeout:
+          kind.kind === 'http' ? HTTP_TIMEOUT : kind.kind === 'stream' ? STREAM_TIMEOUT : CONSUMER_TIMEOUT,
+        environment:
+          kind.kind === 'stream'
+            ? { ...environment, LIVE_STREAM_MAX_S: String(STREAM_TIMEOUT.toSeconds() - 30) }
+            : environment,
         description: `chat system: ${name}`,
         ...(vpc && { vpc, vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS } }),
         bundling: {
@@ -134,6 +140,13 @@ export class ChatStack extends Stack {
         for (const route of routesOf(name)) {
           this.api.addRoutes({ path: route.path, methods: [apigw.HttpMethod[route.method]], integration })
         }
+      } else if (kind.kind === 'stream') {
+        // The application token in the path is the credential, as on the HTTP API.
+        const url = fn.addFunctionUrl({
+          authType: lambda.FunctionUrlAuthType.NONE,
+          invokeMode: lambda.InvokeMode.RESPONSE_STREAM,
+        })
+        new CfnOutput(this, `${pascalCase(name)}Url`, { value: url.url })
       } else if (kind.kind === 'sqs') {
         fn.addEventSource(
           new SqsEventSource(this.queues[kind.queue], {

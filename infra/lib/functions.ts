@@ -11,6 +11,8 @@ export interface ApiRoute {
 /** How a function is invoked in the cloud. */
 export type FunctionKind =
   | { kind: 'http'; operationIds: string[]; extraRoutes?: ApiRoute[] }
+  /** A response-streaming Lambda behind its own function URL (API Gateway buffers responses). */
+  | { kind: 'stream'; operationIds: string[] }
   | { kind: 'sqs'; queue: QueueKey }
   | { kind: 'schedule'; rateMinutes: number }
 
@@ -44,6 +46,7 @@ export const FUNCTION_KINDS: Readonly<Record<string, FunctionKind>> = {
   'get-message': http('getMessage'),
   'update-message': http('updateMessage', 'replaceMessage'),
   'search-messages': http('searchMessages'),
+  'stream-messages': { kind: 'stream', operationIds: ['streamMessages'] },
   'persist-chats': { kind: 'sqs', queue: 'chats' },
   'persist-messages': { kind: 'sqs', queue: 'messages' },
   'reconcile-counts': { kind: 'schedule', rateMinutes: 1 },
@@ -70,17 +73,17 @@ export const discoverFunctions = (functionsDir = FUNCTIONS_DIR): string[] =>
 export const toApiGatewayPath = (honoPath: string) =>
   honoPath.replace(/:([A-Za-z_][A-Za-z0-9_]*)(\{[^}]*\})?/g, '{$1}')
 
-/** The routes an HTTP function serves, in API Gateway's syntax; [] for the other kinds. */
+/** The routes an HTTP or streaming function serves, in API Gateway's syntax; [] for the other kinds. */
 export const routesOf = (name: string): ApiRoute[] => {
   const kind = FUNCTION_KINDS[name]
-  if (kind?.kind !== 'http') return []
+  if (kind?.kind !== 'http' && kind?.kind !== 'stream') return []
   const routes = kind.operationIds.map((operationId) => {
     const route = allRoutes.find((candidate) => candidate.operationId === operationId)
     if (!route)
       throw new Error(`function ${name}: no route with operationId ${operationId} in lib/api/routes.ts`)
     return { method: route.method, path: toApiGatewayPath(route.path) }
   })
-  return [...routes, ...(kind.extraRoutes ?? [])]
+  return [...routes, ...(kind.kind === 'http' ? (kind.extraRoutes ?? []) : [])]
 }
 
 /** The functions to deploy with their kinds. Throws when a lambda.ts exists that the table lacks. */

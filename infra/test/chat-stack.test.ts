@@ -3,7 +3,7 @@ import { Match, Template } from 'aws-cdk-lib/assertions'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { allRoutes } from '../../lib/api/routes.ts'
 import { configSchema } from '../../lib/config.ts'
-import { ChatStack, CONFIG_PARAMETERS } from '../lib/chat-stack.ts'
+import { ChatStack, CONFIG_PARAMETERS, STREAM_TIMEOUT } from '../lib/chat-stack.ts'
 import {
   deployableFunctions,
   discoverFunctions,
@@ -108,6 +108,26 @@ describe('the synthesized stack', () => {
       const integration = resources[integrationId.Ref]!.Properties
       expect(JSON.stringify(integration.IntegrationUri), key).toContain(functionId(name))
     }
+  })
+
+  it('serves each streaming function through a response-streaming function URL, ending streams before its timeout', () => {
+    const streaming = ofKind('stream')
+
+    expect(streaming).toEqual(['stream-messages'])
+    for (const name of streaming) {
+      template.hasResourceProperties('AWS::Lambda::Url', {
+        TargetFunctionArn: { 'Fn::GetAtt': [functionId(name), 'Arn'] },
+        InvokeMode: 'RESPONSE_STREAM',
+        AuthType: 'NONE',
+      })
+      const properties = resources[functionId(name)]!.Properties as {
+        Timeout: number
+        Environment: { Variables: Record<string, string> }
+      }
+      expect(properties.Timeout).toBe(STREAM_TIMEOUT.toSeconds())
+      expect(Number(properties.Environment.Variables.LIVE_STREAM_MAX_S)).toBeLessThan(properties.Timeout)
+    }
+    template.resourceCountIs('AWS::Lambda::Url', streaming.length)
   })
 
   it('feeds each consumer from its queue in batches with partial batch failures', () => {

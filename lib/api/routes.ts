@@ -15,7 +15,14 @@ export interface RouteSpec {
   isBodyOptional?: boolean
   query?: v.GenericSchema
   hasIdempotencyKey?: boolean
-  success: { status: 200 | 201 | 202; description: string; schema?: v.GenericSchema; hasLocation?: boolean }
+  success: {
+    status: 200 | 201 | 202
+    description: string
+    schema?: v.GenericSchema
+    hasLocation?: boolean
+    /** A Server-Sent Events stream instead of a JSON body; `schema` is then each event's data. */
+    isEventStream?: boolean
+  }
   errors: Array<400 | 404 | 409 | 413 | 415 | 422 | 429 | 503>
 }
 
@@ -31,6 +38,7 @@ export const paths = {
   messages: `/applications/${TOKEN}/chats/${CHAT}/messages`,
   message: `/applications/${TOKEN}/chats/${CHAT}/messages/${MESSAGE}`,
   search: `/applications/${TOKEN}/chats/${CHAT}/messages/search`,
+  stream: `/applications/${TOKEN}/chats/${CHAT}/messages/stream`,
 } as const
 
 const BODY_ERRORS = [400, 413, 415, 422] as const
@@ -143,6 +151,23 @@ export const routes = {
     query: s.searchQuery,
     success: { status: 200, description: 'Hits by relevance, then newest first', schema: s.searchPageOutput },
     errors: [400, 404, 422, 503],
+  },
+  streamMessages: {
+    method: 'GET',
+    path: paths.stream,
+    operationId: 'streamMessages',
+    summary:
+      "Stream the chat's messages as they are created or updated (Server-Sent Events); resume with Last-Event-ID",
+    tag: 'messages',
+    query: s.streamQuery,
+    success: {
+      status: 200,
+      description:
+        '`text/event-stream` that stays open: `event: message` with an opaque growing cursor as `id` and the Message as `data`, once persisted; `event: reset` (data `{}`) when the cursor is older than what is kept (at least 10 minutes and the last 1,000 events), then re-list with `GET …/messages?after=`; `: ping` at least every 15 s. A client that reads too slowly is disconnected and resumes with its cursor.',
+      schema: s.messageOutput,
+      isEventStream: true,
+    },
+    errors: [404, 429, 503],
   },
   getMessage: {
     method: 'GET',

@@ -89,6 +89,15 @@ export const searchQuery = v.object({
   ),
 })
 
+export const streamQuery = v.object({
+  last_event_id: v.optional(
+    v.pipe(
+      v.string(),
+      v.description('Resume after this cursor (the `id` of the last event received), like Last-Event-ID'),
+    ),
+  ),
+})
+
 export type PageQuery = v.InferOutput<typeof pageQuery>
 export type SearchQuery = v.InferOutput<typeof searchQuery>
 

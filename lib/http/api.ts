@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import { type Context, Hono, type MiddlewareHandler } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
 import { HTTPException } from 'hono/http-exception'
+import type { RouterRoute } from 'hono/types'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import { allRoutes } from '../api/routes.ts'
 import {
@@ -73,38 +75,91 @@ export const allowedMethods = (path: string): string[] => {
   return [...new Set(methods)]
 }
 
-const limitBody = bodyLimit({
+type NodeBindings = { incoming?: IncomingMessage; outgoing?: ServerResponse }
+
+/**
+ * A request header. On @hono/node-server it is read from Node's own header object: the first
+ * `c.req.header()` call builds a WHATWG Headers of every header, which costs more than the rest of
+ * the middleware. Elsewhere (Lambda, `app.request()`), it is `c.req.header()`.
+ */
+export const requestHeader = (c: Context, name: string): string | undefined => {
+  const incoming = (c.env as NodeBindings | undefined)?.incoming
+  if (!incoming?.headers) return c.req.header(name)
+  const value = incoming.headers[name]
+  return Array.isArray(value) ? value.join(', ') : value
+}
+
+const PAYLOAD_TOO_LARGE = `the request body is over the limit of ${MAX_BODY_BYTES} bytes`
+
+const streamingLimit = bodyLimit({
   maxSize: MAX_BODY_BYTES,
   onError: () => {
-    throw new PayloadTooLargeError(`the request body is over the limit of ${MAX_BODY_BYTES} bytes`)
+    throw new PayloadTooLargeError(PAYLOAD_TOO_LARGE)
   },
 })
 
 /**
- * Request id, a per-request child logger, the body limit and one access log line. Installed by every app, so it
- * must run once even when all apps are mounted on one root: later copies see the id and step aside.
+ * The body limit. A declared Content-Length is checked without touching the body, which leaves the
+ * server's fast body read (no WHATWG Request, no web stream) to the handler; only a body of unknown
+ * length (chunked) is streamed through Hono's counting limit.
+ */
+const limitBody: MiddlewareHandler = (c, next) => {
+  const length = requestHeader(c, 'content-length')
+  if (length === undefined || requestHeader(c, 'transfer-encoding') !== undefined)
+    return streamingLimit(c, next)
+  if (Number(length) > MAX_BODY_BYTES) throw new PayloadTooLargeError(PAYLOAD_TOO_LARGE)
+  return next()
+}
+
+/** Where every request's end is observed: the access log line (route pattern, never the URL). */
+const requestEnded = (c: Context<ApiEnv>, ms: number) => {
+  const { method } = c.req
+  // The route pattern, not the URL: tokens are credentials and stay out of logs and metrics.
+  const route = c.req.routePath
+  const { status } = c.res
+  recordRequest(method, route, status, ms)
+  c.get('logger').info('request', { method, route, status, ms: Math.round(ms * 10) / 10 })
+}
+
+/**
+ * Request id, a per-request child logger, the body limit and one access log line. Every function's
+ * app installs it; on the server's root it runs once (see mountApis), and a copy that still meets a
+ * request that already has an id steps aside.
  */
 const requestContext =
   (logger: Logger): MiddlewareHandler<ApiEnv> =>
   async (c, next) => {
     if (c.get('requestId')) return next()
-    const incoming = c.req.header('x-request-id')
-    const requestId = incoming && REQUEST_ID.test(incoming) ? incoming : randomUUID()
-    const requestLogger = logger.child({ request_id: requestId })
-    c.set('requestId', requestId)
-    c.set('logger', requestLogger)
     const started = performance.now()
-    await (c.req.method === 'GET' || c.req.method === 'HEAD' ? next() : limitBody(c, next))
-    c.header('X-Request-Id', requestId)
-    recordRequest(c.req.method, c.req.routePath, c.res.status, performance.now() - started)
-    // The route pattern, not the URL: tokens are credentials and stay out of logs.
-    requestLogger.info('request', {
-      method: c.req.method,
-      route: c.req.routePath,
-      status: c.res.status,
-      ms: Math.round((performance.now() - started) * 10) / 10,
-    })
+    const incoming = requestHeader(c, 'x-request-id')
+    const requestId = incoming && REQUEST_ID.test(incoming) ? incoming : randomUUID()
+    c.set('requestId', requestId)
+    c.set('logger', logger.child({ request_id: requestId }))
+    // Set before the response exists, so that every response carries it, hand-built ones (streams)
+    // included. On Node, straight on the ServerResponse (writeHead merges it): a Hono header would
+    // build a WHATWG Headers for every response; set after the handler, it would even make Hono
+    // rebuild the response around a web stream of its body.
+    const outgoing = (c.env as NodeBindings | undefined)?.outgoing
+    if (outgoing?.setHeader) outgoing.setHeader('X-Request-Id', requestId)
+    else c.header('X-Request-Id', requestId)
+    if (c.req.method === 'GET' || c.req.method === 'HEAD') await next()
+    else {
+      // A body over the limit is rejected here, before the handler: render it here too, so that
+      // it gets its request id and access log line like any other answer.
+      try {
+        await limitBody(c, next)
+      } catch (error) {
+        if (!(error instanceof PayloadTooLargeError)) throw error
+        c.res = toErrorResponse(error, c, logger)
+      }
+    }
+    // Off Node, a Response built by hand (a stream, say) did not go through the context: add it.
+    if (!outgoing?.setHeader && !c.res.headers.has('x-request-id')) c.header('X-Request-Id', requestId)
+    requestEnded(c, performance.now() - started)
   }
+
+/** Marks the shared middleware, so that mountApis can leave the function apps' copies out. */
+const SHARED = Symbol('shared request middleware')
 
 /**
  * A Hono app with the shared error rendering, 404/405 answers, request ids, access logs and the
@@ -112,7 +167,7 @@ const requestContext =
  */
 export const createApi = (logger: Logger) => {
   const app = new Hono<ApiEnv>()
-  app.use('*', requestContext(logger))
+  app.use('*', Object.assign(requestContext(logger), { [SHARED]: true }))
   app.onError((error, c) => toErrorResponse(error, c, logger))
   app.notFound((c) => {
     const allowed = allowedMethods(c.req.path)
@@ -125,4 +180,19 @@ export const createApi = (logger: Logger) => {
     return toErrorResponse(error, c, logger)
   })
   return app
+}
+
+/**
+ * Mounts function apps (each built on createApi) on a root built by createApi. Unlike
+ * `root.route('/', app)`, which would chain every app's copy of the shared middleware and wrap every
+ * handler in the app's own error handler, this adds only the apps' routes: the root's middleware,
+ * error handler and 404/405 answers, which are the same, serve them all once.
+ */
+export const mountApis = <E extends ApiEnv>(root: Hono<E>, apps: Array<{ routes: RouterRoute[] }>) => {
+  for (const app of apps) {
+    for (const route of app.routes) {
+      if (!(SHARED in route.handler)) root.on(route.method, route.path, route.handler as MiddlewareHandler<E>)
+    }
+  }
+  return root
 }

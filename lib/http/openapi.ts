@@ -17,7 +17,7 @@ const ERROR_DESCRIPTIONS: Record<number, string> = {
   413: '`payload_too_large`: body over 64 KiB',
   415: '`unsupported_media_type`: body not application/json',
   422: '`validation_failed` (details name each field) or `idempotency_key_reused`',
-  429: '`rate_limited`: over WRITE_RATE_LIMIT_PER_S writes a second for this application (Retry-After)',
+  429: '`rate_limited`: over WRITE_RATE_LIMIT_PER_S writes a second, or LIVE_STREAMS_PER_APPLICATION open streams, for this application (Retry-After)',
   503: '`unavailable`: a backing service is down (Retry-After). For a chat or message write the message says whether it may still have happened (SQS did not confirm in time); a create retried with the same Idempotency-Key gets the same number',
 }
 
@@ -49,7 +49,7 @@ const operationOf = (route: RouteSpec): JsonObject => {
         }),
       )
     : []
-  const headerParams = route.hasIdempotencyKey
+  const headerParams: JsonObject[] = route.hasIdempotencyKey
     ? [
         {
           name: 'Idempotency-Key',
@@ -61,6 +61,15 @@ const operationOf = (route: RouteSpec): JsonObject => {
         },
       ]
     : []
+  if (route.success.isEventStream) {
+    headerParams.push({
+      name: 'Last-Event-ID',
+      in: 'header',
+      required: false,
+      description: 'Resume after this cursor: the `id` of the last event received (EventSource sends it)',
+      schema: { type: 'string', pattern: '^[0-9]+-[0-9]+$' },
+    })
+  }
   const errors = Object.fromEntries(
     route.errors.map((status) => [
       String(status),
@@ -88,7 +97,11 @@ const operationOf = (route: RouteSpec): JsonObject => {
           headers: { Location: { description: 'The resource', schema: { type: 'string' } } },
         }),
         ...(route.success.schema && {
-          content: { 'application/json': { schema: schemaOf(route.success.schema, 'output') } },
+          content: {
+            [route.success.isEventStream ? 'text/event-stream' : 'application/json']: {
+              schema: schemaOf(route.success.schema, 'output'),
+            },
+          },
         }),
       },
       ...errors,

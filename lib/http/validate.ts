@@ -10,6 +10,7 @@ import {
   UnsupportedMediaTypeError,
   ValidationError,
 } from '../errors.ts'
+import { requestHeader } from './api.ts'
 
 const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i
 
@@ -30,7 +31,7 @@ export const jsonBody = <S extends v.GenericSchema>(schema: S, { isOptional = fa
   createMiddleware<{ Variables: { body: v.InferOutput<S> } }>(async (c, next) => {
     const text = await c.req.text()
     const isEmpty = text.trim() === ''
-    if (!(isEmpty && isOptional) && !JSON_TYPE.test(c.req.header('content-type') ?? '')) {
+    if (!(isEmpty && isOptional) && !JSON_TYPE.test(requestHeader(c, 'content-type') ?? '')) {
       throw new UnsupportedMediaTypeError('the request body must be application/json')
     }
     let data: unknown = {}
@@ -93,7 +94,7 @@ const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/
 
 /** The optional `Idempotency-Key` header: 1–255 visible ASCII characters, else 400. */
 export const idempotencyKeyHeader = (c: Context): string | undefined => {
-  const key = c.req.header('idempotency-key')
+  const key = requestHeader(c, 'idempotency-key')
   if (key === undefined) return undefined
   if (!IDEMPOTENCY_KEY.test(key)) {
     throw new InvalidParameterError('Idempotency-Key must be 1 to 255 visible ASCII characters', {

@@ -1,0 +1,156 @@
+// Persistence figures, each in a process of its own (argv[2] is the mode, argv[3] a JSON argument;
+// the result goes to the parent over IPC):
+//   upsert  the baseline: raw multi-row upserts into the messages table of the same schema
+//   index   a ceiling: bulk indexing into a fresh index, with the project's mapping or a variant of it
+//   drain   the project: the real consumers (pollers, MySQL upserts, bulk indexing) draining the queues
+import { Client, type estypes } from '@elastic/elasticsearch'
+import mysql from 'mysql2/promise'
+import { startWorkers } from '../functions/server.ts'
+import { loadConfig } from '../lib/config.ts'
+import { createDeps } from '../lib/deps.ts'
+import { silentLogger } from '../lib/logger.ts'
+import { INDEX_MAPPINGS, INDEX_SETTINGS } from '../lib/search.ts'
+
+/** The bulk ceiling's shape: what one consumer batch holds, several in flight, as the pollers run. */
+const BATCH = 250
+const CONCURRENCY = 4
+
+export const benchBody = (i: number) =>
+  `message ${i}: the quick brown fox jumps over the lazy dog, item ${i % 1000} — ça va?`
+
+const timed = async (count: number, work: (from: number, to: number) => Promise<void>) => {
+  let next = 0
+  const started = performance.now()
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (next < count) {
+        const from = next
+        next = Math.min(count, next + BATCH)
+        await work(from, next)
+      }
+    }),
+  )
+  const ms = performance.now() - started
+  return { count, ms: Math.round(ms), per_s: Math.round((count / ms) * 1000) }
+}
+
+const upsert = async ({ rows, chatId }: { rows: number; chatId: number }) => {
+  const pool = mysql.createPool({
+    uri: process.env.DATABASE_URL,
+    connectionLimit: CONCURRENCY,
+    timezone: 'Z',
+  })
+  const now = new Date()
+  const result = await timed(rows, async (from, to) => {
+    const values = []
+    for (let i = from; i < to; i++) values.push([chatId, i + 1, benchBody(i), 1, now, now, 1])
+    await pool.query(
+      'INSERT INTO messages (chat_id, number, body, body_version, created_at, updated_at, create_version) VALUES ? ON DUPLICATE KEY UPDATE body = VALUES(body), body_version = VALUES(body_version), updated_at = VALUES(updated_at)',
+      [values],
+    )
+  })
+  await pool.end()
+  return result
+}
+
+// Mapping v1's 1–2 gram field (`drop: ['v1']` swaps it in for body.chars): what v2 saved, measured
+// in the same run.
+const V1_SHORT = { type: 'text', analyzer: 'body_short', search_analyzer: 'folded_keyword' }
+const settings: estypes.IndicesIndexSettings = {
+  ...INDEX_SETTINGS,
+  max_ngram_diff: 1,
+  analysis: {
+    tokenizer: {
+      ...INDEX_SETTINGS.analysis?.tokenizer,
+      unigram_bigram: { type: 'ngram', min_gram: 1, max_gram: 2, token_chars: [] },
+    },
+    analyzer: {
+      ...INDEX_SETTINGS.analysis?.analyzer,
+      body_short: { type: 'custom', tokenizer: 'unigram_bigram', filter: ['lowercase', 'asciifolding'] },
+      folded_keyword: { type: 'custom', tokenizer: 'keyword', filter: ['lowercase', 'asciifolding'] },
+    },
+  },
+}
+
+/** The project's mapping with some body fields left out, to price each one. */
+const mappingWithout = (drop: string[]): estypes.MappingTypeMapping => {
+  const body = structuredClone(INDEX_MAPPINGS.properties!.body) as {
+    index?: boolean
+    fields?: Record<string, unknown>
+  }
+  for (const name of drop) {
+    if (name === 'words') body.index = false
+    else if (name === 'v1') {
+      delete body.fields?.chars
+      body.fields = { ...body.fields, short: V1_SHORT }
+    } else delete body.fields?.[name]
+  }
+  return {
+    ...INDEX_MAPPINGS,
+    properties: { ...INDEX_MAPPINGS.properties, body: body as estypes.MappingProperty },
+  }
+}
+
+const index = async ({ docs, drop, name }: { docs: number; drop: string[]; name: string }) => {
+  const client = new Client({ node: process.env.ELASTICSEARCH_URL!, requestTimeout: 60_000 })
+  await client.indices.create({
+    index: name,
+    settings,
+    mappings: mappingWithout(drop),
+  })
+  const now = new Date().toISOString()
+  try {
+    return await timed(docs, async (from, to) => {
+      const operations = []
+      for (let i = from; i < to; i++) {
+        const chatId = 1 + (i % 100)
+        operations.push(
+          {
+            index: {
+              _index: name,
+              _id: `${chatId}:${i}`,
+              routing: String(chatId),
+              version: 1,
+              version_type: 'external_gte',
+            },
+          },
+          {
+            application_id: 1,
+            chat_id: chatId,
+            number: i,
+            body: benchBody(i),
+            created_at: now,
+            updated_at: now,
+            version: 1,
+          },
+        )
+      }
+      const response = await client.bulk({ operations })
+      if (response.errors) throw new Error('bulk indexing reported errors')
+    })
+  } finally {
+    await client.indices.delete({ index: name }).catch(() => undefined)
+    await client.close()
+  }
+}
+
+const drain = async ({ jobs }: { jobs: number }) => {
+  const config = loadConfig({ ...process.env, RUN_WORKERS: 'true', SQS_POLLERS: '4' })
+  const deps = createDeps(config, { logger: silentLogger })
+  const started = performance.now()
+  const workers = await startWorkers(deps)
+  // Dead-lettered jobs count as in flight: give up rather than wait for ever.
+  while ((await deps.inFlightJobs()) > 0 && performance.now() - started < 180_000)
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  const ms = performance.now() - started
+  await workers.stop()
+  await deps.close()
+  return { count: jobs, ms: Math.round(ms), per_s: Math.round((jobs / ms) * 1000) }
+}
+
+if (process.send) {
+  const modes = { upsert, index, drain } as const
+  const mode = process.argv[2] as keyof typeof modes
+  const result = await modes[mode](JSON.parse(process.argv[3] ?? '{}'))
+  process.send(result, () => process.exit(0))
+}
