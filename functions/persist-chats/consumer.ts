@@ -5,7 +5,7 @@ import { parseChatPack } from '../../lib/jobs.ts'
 import type { Logger } from '../../lib/logger.ts'
 import { persistChats } from '../../lib/persistence/chats.ts'
 import type { PersistDeps } from '../../lib/persistence/deps.ts'
-import { createResend } from '../../lib/sqs.ts'
+import { createResend } from '../../lib/queue/batch.ts'
 
 export type PersistChatsDeps = Omit<PersistDeps, 'logger'> & { logger: Logger } & Pick<
     Deps,

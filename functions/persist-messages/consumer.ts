@@ -5,7 +5,7 @@ import { parseMessagePack } from '../../lib/jobs.ts'
 import type { Logger } from '../../lib/logger.ts'
 import type { PersistDeps } from '../../lib/persistence/deps.ts'
 import { persistMessages } from '../../lib/persistence/messages.ts'
-import { createResend } from '../../lib/sqs.ts'
+import { createResend } from '../../lib/queue/batch.ts'
 
 export type PersistMessagesDeps = Omit<PersistDeps, 'logger'> & { logger: Logger } & Pick<
     Deps,

@@ -1,4 +1,4 @@
-import { raiseCounters } from '../sequences.ts'
+import { raiseCounters } from '../numbering/raise-counters.ts'
 import type { PersistDeps } from './deps.ts'
 
 // After a batch: the counts to reconcile and the counters to raise. Neither may fail the batch.
