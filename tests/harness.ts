@@ -5,7 +5,6 @@ import { migrateDatabase } from '../lib/db.ts'
 import { createDeps, type Deps } from '../lib/deps.ts'
 import { silentLogger } from '../lib/logger.ts'
 import { initialIndexName } from '../lib/search/index-settings.ts'
-import { sqsEvent } from './factories.ts'
 import { serverUrl } from './harness-url.ts'
 import { runDatabasePrefix, runNames } from './run-resources.ts'
 
@@ -87,7 +86,7 @@ export const countQueries = (deps: Deps) => {
  * pollers do, until both queues stay empty. Returns how many jobs were persisted.
  */
 export const drainQueues = async (deps: Deps, { timeoutMs = 20_000 } = {}) => {
-  const { ReceiveMessageCommand, DeleteMessageBatchCommand } = await import('@aws-sdk/client-sqs')
+  const { deleteDone, receiveRecords } = await import('../lib/queue/poller.ts')
   const { createPersistChatsConsumer } = await import('../functions/persist-chats/consumer.ts')
   const { createPersistMessagesConsumer } = await import('../functions/persist-messages/consumer.ts')
   const consumers = { chats: createPersistChatsConsumer(deps), messages: createPersistMessagesConsumer(deps) }
@@ -99,30 +98,21 @@ export const drainQueues = async (deps: Deps, { timeoutMs = 20_000 } = {}) => {
   for (const queue of ['chats', 'messages'] as const) {
     for (let empty = 0; empty < 2; ) {
       if (Date.now() > deadline) throw new Error(`queue ${queue} did not drain in ${timeoutMs} ms`)
-      const { Messages = [] } = await deps.sqs.send(
-        new ReceiveMessageCommand({ QueueUrl: urls[queue], MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }),
-      )
-      if (Messages.length === 0) {
+      // The queue's URL stands in for its ARN, which only labels the records.
+      const records = await receiveRecords(deps.sqs, urls[queue], urls[queue], 0)
+      if (records.length === 0) {
         empty++
         continue
       }
       empty = 0
-      const event = sqsEvent(...Messages.map((m) => ({ body: m.Body ?? '', messageId: m.MessageId! })))
       // A consumer throws when every record failed: they all stay in the queue, as with Lambda.
-      const { batchItemFailures } = await consumers[queue](event).catch(() => ({
-        batchItemFailures: Messages.map((m) => ({ itemIdentifier: m.MessageId! })),
+      const { batchItemFailures } = await consumers[queue]({ Records: records }).catch(() => ({
+        batchItemFailures: records.map((record) => ({ itemIdentifier: record.messageId })),
       }))
       const failed = new Set(batchItemFailures.map((f) => f.itemIdentifier))
-      const done = Messages.filter((m) => !failed.has(m.MessageId!))
+      const done = records.filter((record) => !failed.has(record.messageId))
       persisted += done.length
-      if (done.length > 0) {
-        await deps.sqs.send(
-          new DeleteMessageBatchCommand({
-            QueueUrl: urls[queue],
-            Entries: done.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })),
-          }),
-        )
-      }
+      if (done.length > 0) await deleteDone(deps.sqs, urls[queue], done, deps.logger)
     }
   }
   return persisted
