@@ -1,7 +1,7 @@
 import type { SQSClient } from '@aws-sdk/client-sqs'
 import { type BacklogMonitor, createBacklogMonitor } from './backlog.ts'
 import type { Config } from './config.ts'
-import { createDatabase, type Database, type Db } from './db.ts'
+import { createDatabase, type Db } from './db.ts'
 import { createLiveHub, type LiveHub } from './live/hub.ts'
 import { createLogger, type Logger } from './logger.ts'
 import { useMetrics } from './metrics.ts'
@@ -22,7 +22,6 @@ export interface Deps {
   clock: Clock
   newToken: () => string
   db: Db
-  database: Database
   redis: Redis
   sqs: SQSClient
   queueUrls: () => Promise<Record<QueueName, string>>
@@ -101,7 +100,6 @@ export const createDeps = (
     clock: systemClock,
     newToken,
     db: database.db,
-    database,
     redis,
     sqs,
     queueUrls,

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto'
+import type { Pool } from 'mysql2/promise'
 import { inject } from 'vitest'
 import { type Config, loadConfig } from '../lib/config.ts'
-import { migrateDatabase } from '../lib/db.ts'
+import { type Db, migrateDatabase } from '../lib/db.ts'
 import { createDeps, type Deps } from '../lib/deps.ts'
 import { silentLogger } from '../lib/logger.ts'
 import { initialIndexName } from '../lib/search/index-settings.ts'
@@ -66,18 +67,26 @@ export const createTestDeps = async (overrides: Record<string, string> = {}): Pr
   }
 }
 
+/** Makes everything written through the deps' search alias searchable now, not within a second. */
+export const refreshSearch = async (deps: Pick<Deps, 'search'>) => {
+  await deps.search.client.indices.refresh({ index: deps.search.alias })
+}
+
+/** The deps' mysql2 pool (drizzle's client), for tests that watch or bypass the query builder. */
+export const poolOf = (deps: Pick<Deps, 'db'>) => (deps.db as Db & { $client: Pool }).$client
+
 /** Counts the queries the deps' MySQL pool runs from now on (each takes a connection). */
 export const countQueries = (deps: Deps) => {
   let count = 0
   const listener = () => {
     count++
   }
-  deps.database.pool.on('acquire', listener)
+  poolOf(deps).on('acquire', listener)
   return {
     get count() {
       return count
     },
-    stop: () => deps.database.pool.off('acquire', listener),
+    stop: () => poolOf(deps).off('acquire', listener),
   }
 }
 

@@ -31,8 +31,6 @@ export interface Search {
   search(chatId: number, query: SearchQuery): Promise<SearchPage>
   /** Throws unless the engine answers. */
   ping(): Promise<void>
-  /** Makes everything written so far searchable (tests, reindex). */
-  refresh(index?: string): Promise<void>
   close(): Promise<void>
 }
 
@@ -215,9 +213,6 @@ export const createSearch = (
     ping: async () => {
       if (!(await client.ping({}, { requestTimeout: 1_500, maxRetries: 0 })))
         throw new Error('search did not answer')
-    },
-    refresh: async (target = alias) => {
-      await client.indices.refresh({ index: target })
     },
     close: () => client.close(),
   }
