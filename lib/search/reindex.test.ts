@@ -1,13 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createApplication } from '../lib/applications.ts'
-import { createChat } from '../lib/chats.ts'
-import type { Deps } from '../lib/deps.ts'
-import type { MessageJob } from '../lib/jobs.ts'
-import { createMessage, updateMessage } from '../lib/messages.ts'
-import { persistMessages } from '../lib/persistence/messages.ts'
-import { resolveChatId } from '../lib/search/resolve-chat.ts'
-import { type ReindexProgress, reindex } from '../scripts/reindex.ts'
-import { createTestDeps, drainQueues, refreshSearch } from './harness.ts'
+import { createTestDeps, drainQueues, refreshSearch } from '../../tests/harness.ts'
+import { createApplication } from '../applications.ts'
+import { createChat } from '../chats.ts'
+import type { Deps } from '../deps.ts'
+import type { MessageJob } from '../jobs.ts'
+import { createMessage, updateMessage } from '../messages.ts'
+import { persistMessages } from '../persistence/messages.ts'
+import { type ReindexProgress, reindex } from './reindex.ts'
+import { resolveChatId } from './resolve-chat.ts'
 
 describe('npm run reindex', () => {
   let deps: Deps
