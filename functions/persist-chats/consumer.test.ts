@@ -1,15 +1,8 @@
-import { eq } from 'drizzle-orm'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { chats } from '../../db/schema.ts'
-import { createApplication } from '../../lib/applications.ts'
 import type { Deps } from '../../lib/deps.ts'
-import type { ChatJob } from '../../lib/jobs.ts'
-import { sqsEvent } from '../../tests/factories.ts'
+import { chatJob as chat, newJobOwner, sqsEvent, storedChatsOf, T0 } from '../../tests/factories.ts'
 import { createTestDeps } from '../../tests/harness.ts'
 import { createPersistChatsConsumer } from './consumer.ts'
-
-// Versions are microseconds; this base makes their times readable in failures.
-const T0 = Date.parse('2026-11-24T10:00:00.000Z') * 1000
 
 describe('persist-chats consumer', () => {
   let deps: Deps
@@ -21,29 +14,8 @@ describe('persist-chats consumer', () => {
   })
   afterAll(() => deps.close())
 
-  const newApplication = async () => {
-    const { token } = await createApplication(deps, { name: 'chats consumer' })
-    return { token, app: Number(await deps.redis.get(`a:{${token}}`)) }
-  }
-  const chat = (base: { token: string; app: number }, fields: Partial<ChatJob>): ChatJob => ({
-    op: 'create',
-    ...base,
-    chat: 1,
-    title: null,
-    version: T0,
-    ...fields,
-  })
-  const storedChats = (app: number) =>
-    deps.db
-      .select({
-        number: chats.number,
-        title: chats.title,
-        createdAt: chats.createdAt,
-        updatedAt: chats.updatedAt,
-      })
-      .from(chats)
-      .where(eq(chats.applicationId, app))
-      .orderBy(chats.number)
+  const newApplication = () => newJobOwner(deps)
+  const storedChats = (app: number) => storedChatsOf(deps.db, app)
 
   it('persists a batch of creates and updates and reports no failure', async () => {
     const base = await newApplication()
