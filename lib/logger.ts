@@ -123,5 +123,16 @@ export const createLogger = (
   base: LogFields = {},
 ): Logger => new JsonLogger(level, write, jsonMembers(base))
 
-/** A logger that keeps nothing: for tests that do not assert on logs. */
-export const silentLogger: Logger = createLogger('silent')
+const ignore = () => undefined
+
+/**
+ * A logger that keeps nothing: for tests that do not assert on logs. A plain object, so that a test
+ * can spread it and replace one method (`{ ...silentLogger, error: record }`).
+ */
+export const silentLogger: Logger = {
+  debug: ignore,
+  info: ignore,
+  warn: ignore,
+  error: ignore,
+  child: () => silentLogger,
+}
