@@ -2,6 +2,7 @@ import { routes } from '../../lib/api/routes.ts'
 import type { Backlog } from '../../lib/backlog.ts'
 import { UnavailableError } from '../../lib/errors.ts'
 import { createApi } from '../../lib/http/api.ts'
+import { defineRoute } from '../../lib/http/validate.ts'
 import type { Logger } from '../../lib/logger.ts'
 
 export interface HealthDeps {
@@ -31,9 +32,10 @@ const answerOf = async <T>(probe: () => Promise<T>): Promise<T | undefined> => {
 const isUp = (probe: () => Promise<unknown>) => answerOf(() => probe().then(() => true)).then(Boolean)
 
 export const createHealthApp = (deps: HealthDeps) =>
-  createApi(deps.logger)
-    .get(routes.health.path, (c) => c.json({ status: 'ok' as const }))
-    .get(routes.ready.path, async (c) => {
+  defineRoute(
+    defineRoute(createApi(deps.logger), routes.health, (c) => c.json({ status: 'ok' as const })),
+    routes.ready,
+    async (c) => {
       const names = Object.keys(deps.probes)
       const [backlog, ...results] = await Promise.all([
         deps.backlog && answerOf(() => deps.backlog!.current()),
@@ -52,4 +54,5 @@ export const createHealthApp = (deps: HealthDeps) =>
         // A dead-letter queue that is not empty needs an operator, not a restart: it stays ready.
         ...(deps.backlog && { backlog: backlog ?? null }),
       })
-    })
+    },
+  )

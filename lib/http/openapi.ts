@@ -2,6 +2,7 @@ import { toJsonSchema } from '@valibot/to-json-schema'
 import type * as v from 'valibot'
 import { allRoutes, type RouteSpec } from '../api/routes.ts'
 import { errorOutput } from '../api/schemas.ts'
+import { codesOf, ERROR_CODES } from '../errors.ts'
 
 type JsonObject = Record<string, unknown>
 
@@ -10,16 +11,11 @@ const schemaOf = (schema: v.GenericSchema, typeMode: 'input' | 'output'): JsonOb
   return json
 }
 
-const ERROR_DESCRIPTIONS: Record<number, string> = {
-  400: '`invalid_json` (body not JSON or not an object) or `invalid_parameter` (malformed query parameter or Idempotency-Key)',
-  404: '`not_found`: unknown token, chat or message',
-  409: '`numbers_exhausted`: the chat (or application) already holds number 2147483647, the highest a chat or message can have',
-  413: '`payload_too_large`: body over 64 KiB',
-  415: '`unsupported_media_type`: body not application/json',
-  422: '`validation_failed` (details name each field) or `idempotency_key_reused`',
-  429: '`rate_limited`: over WRITE_RATE_LIMIT_PER_S writes a second, or LIVE_STREAMS_PER_APPLICATION open streams, for this application (Retry-After)',
-  503: '`unavailable`: a backing service is down (Retry-After). For a chat or message write the message says whether it may still have happened (SQS did not confirm in time); a create retried with the same Idempotency-Key gets the same number',
-}
+/** The codes a status carries and what each means, from the one table of error codes. */
+const describeStatus = (status: number) =>
+  codesOf(status)
+    .map((code) => `\`${code}\`: ${ERROR_CODES[code].means}`)
+    .join('; or ')
 
 const toOpenApiPath = (path: string) => path.replace(/:([a-z]+)(\{[^}]+\})?/gi, '{$1}')
 
@@ -74,7 +70,7 @@ const operationOf = (route: RouteSpec): JsonObject => {
     route.errors.map((status) => [
       String(status),
       {
-        description: ERROR_DESCRIPTIONS[status],
+        description: describeStatus(status),
         content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
       },
     ]),

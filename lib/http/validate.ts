@@ -1,6 +1,6 @@
-import type { Context } from 'hono'
-import { createMiddleware } from 'hono/factory'
+import type { Context, Handler, Hono, MiddlewareHandler } from 'hono'
 import * as v from 'valibot'
+import type { RouteSpec } from '../api/routes.ts'
 import { MAX_NUMBER } from '../api/schemas.ts'
 import {
   type ErrorDetail,
@@ -10,7 +10,7 @@ import {
   UnsupportedMediaTypeError,
   ValidationError,
 } from '../errors.ts'
-import { requestHeader } from './api.ts'
+import { type ApiEnv, requestHeader } from './api.ts'
 
 const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i
 
@@ -27,8 +27,12 @@ const summarize = (details: ErrorDetail[]) => details.map((d) => d.message).join
  * Parses and validates a JSON object body: 415 for another media type, 400 for malformed JSON or a
  * non-object, 422 naming each bad field. With `isOptional`, an empty body counts as `{}`.
  */
-export const jsonBody = <S extends v.GenericSchema>(schema: S, { isOptional = false } = {}) =>
-  createMiddleware<{ Variables: { body: v.InferOutput<S> } }>(async (c, next) => {
+export const jsonBody =
+  <S extends v.GenericSchema>(
+    schema: S,
+    { isOptional = false } = {},
+  ): MiddlewareHandler<ApiEnv, string, { out: { json: v.InferOutput<S> } }> =>
+  async (c, next) => {
     const text = await c.req.text()
     const isEmpty = text.trim() === ''
     if (!(isEmpty && isOptional) && !JSON_TYPE.test(requestHeader(c, 'content-type') ?? '')) {
@@ -52,16 +56,25 @@ export const jsonBody = <S extends v.GenericSchema>(schema: S, { isOptional = fa
       const details = toDetails(result.issues)
       throw new ValidationError(summarize(details), { details })
     }
-    c.set('body', result.output)
+    c.req.addValidatedData('json', result.output as object)
     await next()
-  })
+  }
+
+const OPTIONAL = new Set(['optional', 'exact_optional', 'nullish'])
+
+/** The fields of an object schema that are not optional. */
+const requiredFieldsOf = (schema: v.GenericSchema): string[] => {
+  const entries = (schema as { entries?: Record<string, v.GenericSchema> }).entries ?? {}
+  return Object.keys(entries).filter((field) => !OPTIONAL.has(entries[field]!.type))
+}
 
 /**
- * Validates the query string: 400 `invalid_parameter` for a malformed parameter, except the
- * `requiredFields` whose absence or emptiness the contract calls a 422.
+ * Validates the query string: 400 `invalid_parameter` for a malformed parameter, except a required
+ * one, whose absence or emptiness the contract calls a 422.
  */
-export const queryParams = <S extends v.GenericSchema>(schema: S, { requiredFields = [] as string[] } = {}) =>
-  createMiddleware<{ Variables: { query: v.InferOutput<S> } }>(async (c, next) => {
+export const queryParams = (schema: v.GenericSchema): MiddlewareHandler => {
+  const requiredFields = requiredFieldsOf(schema)
+  return async (c, next) => {
     const result = v.safeParse(schema, c.req.query())
     if (!result.success) {
       const details = toDetails(result.issues)
@@ -69,9 +82,43 @@ export const queryParams = <S extends v.GenericSchema>(schema: S, { requiredFiel
       const ErrorClass = isValidation ? ValidationError : InvalidParameterError
       throw new ErrorClass(summarize(details), { details })
     }
-    c.set('query', result.output)
+    c.req.addValidatedData('query', result.output as object)
     await next()
-  })
+  }
+}
+
+type RouteDeclaration = RouteSpec | readonly RouteSpec[]
+type SpecOf<R> = R extends readonly (infer S)[] ? S : R
+type OutputOf<R, K extends 'body' | 'query'> =
+  SpecOf<R> extends { [P in K]: infer S extends v.GenericSchema } ? v.InferOutput<S> : never
+
+/** What `c.req.valid('json')` and `c.req.valid('query')` hold in a declared route's handler. */
+export type RouteInput<R> = { out: { json: OutputOf<R, 'body'>; query: OutputOf<R, 'query'> } }
+
+/** The validators a route declares, in the order they run: its JSON body, then its query string. */
+export const validatorsOf = (route: RouteSpec): MiddlewareHandler<ApiEnv>[] => [
+  ...(route.body ? [jsonBody(route.body, { isOptional: route.isBodyOptional })] : []),
+  ...(route.query ? [queryParams(route.query)] : []),
+]
+
+/**
+ * Serves a route of lib/api/routes.ts: its method(s) and path, then the validators it declares, then
+ * the handler, which reads what they checked with `c.req.valid()`. A PATCH-and-PUT pair is one route.
+ */
+export const defineRoute = <R extends RouteDeclaration>(
+  app: Hono<ApiEnv>,
+  declaration: R,
+  handler: Handler<ApiEnv, string, RouteInput<R>>,
+) => {
+  const specs = [declaration].flat() as RouteSpec[]
+  const [route] = specs as [RouteSpec]
+  return app.on(
+    specs.map((spec) => spec.method),
+    [route.path],
+    ...validatorsOf(route),
+    handler as Handler<ApiEnv>,
+  )
+}
 
 const TOKEN = /^[A-Za-z0-9_-]{32}$/
 
