@@ -1,14 +1,14 @@
 import { routes } from '../../lib/api/routes.ts'
 import { type AcceptDeps, chatPath, createChat } from '../../lib/chats.ts'
 import { createApi } from '../../lib/http/api.ts'
-import { defineRoute, idempotencyKeyHeader, tokenParam } from '../../lib/http/validate.ts'
+import { defineRoute, idempotencyKeyHeader } from '../../lib/http/validate.ts'
 import type { Logger } from '../../lib/logger.ts'
 
 export type CreateChatDeps = AcceptDeps & { logger: Logger }
 
 export const createCreateChatApp = (deps: CreateChatDeps) =>
   defineRoute(createApi(deps.logger), routes.createChat, async (c) => {
-    const token = tokenParam(c)
+    const { token } = c.req.valid('param')
     const number = await createChat(deps, token, c.req.valid('json'), {
       idempotencyKey: idempotencyKeyHeader(c),
       requestId: c.get('requestId'),

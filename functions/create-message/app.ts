@@ -1,7 +1,7 @@
 import { routes } from '../../lib/api/routes.ts'
 import type { AcceptDeps } from '../../lib/chats.ts'
 import { createApi } from '../../lib/http/api.ts'
-import { defineRoute, idempotencyKeyHeader, numberParam, tokenParam } from '../../lib/http/validate.ts'
+import { defineRoute, idempotencyKeyHeader } from '../../lib/http/validate.ts'
 import type { Logger } from '../../lib/logger.ts'
 import { createMessage, messagePath } from '../../lib/messages.ts'
 
@@ -9,8 +9,7 @@ export type CreateMessageDeps = AcceptDeps & { logger: Logger }
 
 export const createCreateMessageApp = (deps: CreateMessageDeps) =>
   defineRoute(createApi(deps.logger), routes.createMessage, async (c) => {
-    const token = tokenParam(c)
-    const chat = numberParam(c, 'chat')
+    const { token, chat } = c.req.valid('param')
     const number = await createMessage(deps, token, chat, c.req.valid('json'), {
       idempotencyKey: idempotencyKeyHeader(c),
       requestId: c.get('requestId'),

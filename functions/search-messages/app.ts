@@ -1,13 +1,14 @@
 import { routes } from '../../lib/api/routes.ts'
 import type { Db } from '../../lib/db.ts'
 import { createApi } from '../../lib/http/api.ts'
-import { defineRoute, numberParam, tokenParam } from '../../lib/http/validate.ts'
+import { defineRoute } from '../../lib/http/validate.ts'
 import type { Logger } from '../../lib/logger.ts'
 import { type Search, searchMessages } from '../../lib/search.ts'
 
 export type SearchMessagesDeps = { db: Db; search: Pick<Search, 'search'>; logger: Logger }
 
 export const createSearchMessagesApp = (deps: SearchMessagesDeps) =>
-  defineRoute(createApi(deps.logger), routes.searchMessages, async (c) =>
-    c.json(await searchMessages(deps, tokenParam(c), numberParam(c, 'chat'), c.req.valid('query')), 200),
-  )
+  defineRoute(createApi(deps.logger), routes.searchMessages, async (c) => {
+    const { token, chat } = c.req.valid('param')
+    return c.json(await searchMessages(deps, token, chat, c.req.valid('query')), 200)
+  })

@@ -2,7 +2,7 @@ import { routes } from '../../lib/api/routes.ts'
 import { getChat } from '../../lib/chats.ts'
 import type { Db } from '../../lib/db.ts'
 import { createApi } from '../../lib/http/api.ts'
-import { defineRoute, numberParam, tokenParam } from '../../lib/http/validate.ts'
+import { defineRoute } from '../../lib/http/validate.ts'
 import type { LiveHub, LiveSubscription } from '../../lib/live/hub.ts'
 import type { Logger } from '../../lib/logger.ts'
 
@@ -56,8 +56,7 @@ const dropWhenEnded = (
 
 export const createStreamMessagesApp = (deps: StreamMessagesDeps) =>
   defineRoute(createApi(deps.logger), routes.streamMessages, async (c) => {
-    const token = tokenParam(c)
-    const chat = numberParam(c, 'chat')
+    const { token, chat } = c.req.valid('param')
     await getChat(deps, token, chat) // the JSON 404, before any stream starts
     const cursor = c.req.header('last-event-id') ?? c.req.valid('query').last_event_id
     const subscription = await deps.live.subscribe(token, chat, cursor)

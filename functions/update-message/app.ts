@@ -1,7 +1,7 @@
 import { routes } from '../../lib/api/routes.ts'
 import type { AcceptDeps } from '../../lib/chats.ts'
 import { createApi } from '../../lib/http/api.ts'
-import { defineRoute, numberParam, tokenParam } from '../../lib/http/validate.ts'
+import { defineRoute } from '../../lib/http/validate.ts'
 import type { Logger } from '../../lib/logger.ts'
 import { messagePath, updateMessage } from '../../lib/messages.ts'
 
@@ -9,9 +9,8 @@ export type UpdateMessageDeps = AcceptDeps & { logger: Logger }
 
 export const createUpdateMessageApp = (deps: UpdateMessageDeps) =>
   defineRoute(createApi(deps.logger), routes.updateMessage, async (c) => {
-    const token = tokenParam(c)
-    const chat = numberParam(c, 'chat')
-    const number = await updateMessage(deps, token, chat, numberParam(c, 'message'), c.req.valid('json'), {
+    const { token, chat, message } = c.req.valid('param')
+    const number = await updateMessage(deps, token, chat, message, c.req.valid('json'), {
       requestId: c.get('requestId'),
     })
     return c.json({ number }, 202, { Location: messagePath(token, chat, number) })

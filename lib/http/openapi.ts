@@ -1,8 +1,9 @@
 import { toJsonSchema } from '@valibot/to-json-schema'
 import type * as v from 'valibot'
 import { allRoutes, type RouteSpec } from '../api/routes.ts'
-import { errorOutput } from '../api/schemas.ts'
+import { errorOutput, pathParams } from '../api/schemas.ts'
 import { codesOf, ERROR_CODES } from '../errors.ts'
+import { paramNamesOf } from './validate.ts'
 
 type JsonObject = Record<string, unknown>
 
@@ -19,22 +20,11 @@ const describeStatus = (status: number) =>
 
 const toOpenApiPath = (path: string) => path.replace(/:([a-z]+)(\{[^}]+\})?/gi, '{$1}')
 
-const PARAMETER_DOCS: Record<string, JsonObject> = {
-  token: { description: 'The application token', schema: { type: 'string', pattern: '^[A-Za-z0-9_-]{32}$' } },
-  chat: { description: 'The chat number', schema: { type: 'integer', minimum: 1, maximum: 2147483647 } },
-  message: {
-    description: 'The message number',
-    schema: { type: 'integer', minimum: 1, maximum: 2147483647 },
-  },
-}
-
 const operationOf = (route: RouteSpec): JsonObject => {
-  const pathParams = [...route.path.matchAll(/:([a-z]+)/gi)].map(([, name]) => ({
-    name,
-    in: 'path',
-    required: true,
-    ...PARAMETER_DOCS[name!],
-  }))
+  const pathParameters = paramNamesOf(route.path).map((name) => {
+    const { description, ...schema } = schemaOf(pathParams[name], 'output')
+    return { name, in: 'path', required: true, description, schema }
+  })
   const queryParams = route.query
     ? Object.entries((schemaOf(route.query, 'input').properties ?? {}) as Record<string, JsonObject>).map(
         ([name, schema]) => ({
@@ -79,7 +69,7 @@ const operationOf = (route: RouteSpec): JsonObject => {
     operationId: route.operationId,
     summary: route.summary,
     tags: [route.tag],
-    parameters: [...pathParams, ...queryParams, ...headerParams],
+    parameters: [...pathParameters, ...queryParams, ...headerParams],
     ...(route.body && {
       requestBody: {
         required: !route.isBodyOptional,

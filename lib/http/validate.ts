@@ -1,7 +1,8 @@
 import type { Context, Handler, Hono, MiddlewareHandler } from 'hono'
+import type { ParamKeys } from 'hono/types'
 import * as v from 'valibot'
 import type { RouteSpec } from '../api/routes.ts'
-import { MAX_NUMBER } from '../api/schemas.ts'
+import { type PathParam, pathParams } from '../api/schemas.ts'
 import {
   type ErrorDetail,
   InvalidJsonError,
@@ -87,18 +88,56 @@ export const queryParams = (schema: v.GenericSchema): MiddlewareHandler => {
   }
 }
 
+/** The path parameters' names, in path order. */
+export const paramNamesOf = (path: string) =>
+  [...path.matchAll(/:([a-z]+)/gi)].map(([, name]) => name as PathParam)
+
+/**
+ * Checks the path's parameters (a chat or message number is written in decimal digits): one that
+ * cannot name a resource means there is no such resource, a 404.
+ */
+const pathParamsOf = (path: string): MiddlewareHandler<ApiEnv> => {
+  const names = paramNamesOf(path)
+  return async (c, next) => {
+    const params: Record<string, unknown> = {}
+    for (const name of names) {
+      const raw = c.req.param(name) ?? ''
+      const value = name === 'token' ? raw : /^[0-9]{1,10}$/.test(raw) ? Number(raw) : Number.NaN
+      if (!v.is(pathParams[name], value)) {
+        throw new NotFoundError(
+          name === 'token' ? 'application not found' : `${name} ${raw.slice(0, 12)} not found`,
+        )
+      }
+      params[name] = value
+    }
+    c.req.addValidatedData('param', params)
+    await next()
+  }
+}
+
 type RouteDeclaration = RouteSpec | readonly RouteSpec[]
 type SpecOf<R> = R extends readonly (infer S)[] ? S : R
 type OutputOf<R, K extends 'body' | 'query'> =
   SpecOf<R> extends { [P in K]: infer S extends v.GenericSchema } ? v.InferOutput<S> : never
 
 /** What `c.req.valid('json')` and `c.req.valid('query')` hold in a declared route's handler. */
-export type RouteInput<R> = { out: { json: OutputOf<R, 'body'>; query: OutputOf<R, 'query'> } }
+export type RouteInput<R> = {
+  out: {
+    json: OutputOf<R, 'body'>
+    query: OutputOf<R, 'query'>
+    param: {
+      [K in ParamKeys<SpecOf<R> extends { path: infer P } ? P : never> & PathParam]: v.InferOutput<
+        (typeof pathParams)[K]
+      >
+    }
+  }
+}
 
-/** The validators a route declares, in the order they run: its JSON body, then its query string. */
+/** The validators a route declares, in the order they run: its JSON body, query string, then path. */
 export const validatorsOf = (route: RouteSpec): MiddlewareHandler<ApiEnv>[] => [
   ...(route.body ? [jsonBody(route.body, { isOptional: route.isBodyOptional })] : []),
   ...(route.query ? [queryParams(route.query)] : []),
+  ...(paramNamesOf(route.path).length > 0 ? [pathParamsOf(route.path)] : []),
 ]
 
 /**
@@ -118,23 +157,6 @@ export const defineRoute = <R extends RouteDeclaration>(
     ...validatorsOf(route),
     handler as Handler<ApiEnv>,
   )
-}
-
-const TOKEN = /^[A-Za-z0-9_-]{32}$/
-
-/** The path's application token; one that cannot be a token is simply not found. */
-export const tokenParam = (c: Context): string => {
-  const token = c.req.param('token') ?? ''
-  if (!TOKEN.test(token)) throw new NotFoundError('application not found')
-  return token
-}
-
-/** A chat or message number from the path; out of range means no such resource. */
-export const numberParam = (c: Context, name: 'chat' | 'message'): number => {
-  const raw = c.req.param(name) ?? ''
-  const value = /^[0-9]{1,10}$/.test(raw) ? Number(raw) : Number.NaN
-  if (!(value >= 1 && value <= MAX_NUMBER)) throw new NotFoundError(`${name} ${raw.slice(0, 12)} not found`)
-  return value
 }
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/
