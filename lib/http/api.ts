@@ -5,7 +5,7 @@ import { bodyLimit } from 'hono/body-limit'
 import { HTTPException } from 'hono/http-exception'
 import type { RouterRoute } from 'hono/types'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
-import { allRoutes } from '../api/routes.ts'
+import { allRoutes, docsRoutes } from '../api/routes.ts'
 import {
   AppError,
   codesOf,
@@ -44,12 +44,7 @@ export const toErrorResponse = (error: unknown, c: Context<ApiEnv>, logger: Logg
 }
 
 // The docs routes describe the API rather than belong to it, but answer 405 like every other path.
-const DOCS_ROUTES = [
-  { method: 'GET', path: '/openapi.json' },
-  { method: 'GET', path: '/docs' },
-] as const
-
-const compiledRoutes = [...allRoutes, ...DOCS_ROUTES].map((route) => ({
+const compiledRoutes = [...allRoutes, ...Object.values(docsRoutes)].map((route) => ({
   method: route.method,
   pattern: new RegExp(
     `^${route.path.replace(/:[a-z]+(\{([^}]+)\})?/gi, (_all, _group, constraint) => `(${constraint ?? '[^/]+'})`)}$`,
