@@ -4,11 +4,12 @@
 import { pathToFileURL } from 'node:url'
 import mysql from 'mysql2/promise'
 import { type Config, loadConfig } from '../lib/config.ts'
+import { LAST_FULL_SWEEP_KEY, reconcileCounts } from '../lib/counts/reconcile.ts'
+import { RECONCILE_LOCK_KEY } from '../lib/counts/reconcile-lock.ts'
 import { migrateDatabase } from '../lib/db.ts'
 import { createDeps } from '../lib/deps.ts'
 import { DIRTY_APPLICATIONS_KEY, DIRTY_CHATS_KEY } from '../lib/keys.ts'
 import { silentLogger } from '../lib/logger.ts'
-import { LAST_FULL_SWEEP_KEY, RECONCILE_LOCK_KEY, reconcileCounts } from '../lib/reconcile.ts'
 
 const APPLICATIONS = 10
 const CHATS_PER_APPLICATION = 1_000

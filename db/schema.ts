@@ -21,7 +21,7 @@ const asciiToken = customType<{ data: string }>({
 const id = () => bigint('id', { mode: 'number', unsigned: true }).autoincrement().primaryKey()
 const parentId = (name: string) => bigint(name, { mode: 'number', unsigned: true }).notNull()
 const millis = (name: string) => datetime(name, { mode: 'date', fsp: 3 }).notNull()
-// A version orders the writes to one field in the order the API accepted them (see lib/sequences.ts).
+// A version orders the writes to one field in the order the API accepted them (see lib/numbering/).
 // `create_version` is the version of the create that owns the row's number (0 while the row is a
 // bare placeholder): a second create under the same number is a collision, never a merge.
 const version = (name: string) => bigint(name, { mode: 'number', unsigned: true }).notNull().default(0)

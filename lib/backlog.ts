@@ -1,7 +1,7 @@
 import { GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs'
 import type { Logger } from './logger.ts'
 import { backlogUpdated, queueMessages, searchIndexPending } from './metrics.ts'
-import type { QueueName } from './queue.ts'
+import type { QueueName } from './queue/provisioning.ts'
 
 /** SQS messages (packs of up to 25 jobs) of one queue, by state. */
 export interface QueueDepth {

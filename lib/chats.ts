@@ -4,9 +4,9 @@ import type { ChatOutput, ChatUpdateInput, NewChatInput, PageQuery } from './api
 import { type Db, prepared, withDatabase } from './db.ts'
 import { NotFoundError } from './errors.ts'
 import type { ChatJob } from './jobs.ts'
+import { acceptChat, acceptChatUpdate, type SequenceDeps } from './numbering/accept.ts'
 import { toPage } from './pages.ts'
-import type { JobQueue } from './queue.ts'
-import { acceptChat, acceptChatUpdate, type SequenceDeps } from './sequences.ts'
+import type { JobQueue } from './queue/write-behind.ts'
 
 export type AcceptDeps = SequenceDeps & { queue: Pick<JobQueue, 'send'> }
 

@@ -5,16 +5,10 @@ import { createDatabase, type Database, type Db } from './db.ts'
 import { createLiveHub, type LiveHub } from './live/hub.ts'
 import { createLogger, type Logger } from './logger.ts'
 import { useMetrics } from './metrics.ts'
-import {
-  countQueuedJobs,
-  createJobQueue,
-  createSqsClient,
-  ensureQueues,
-  type JobQueue,
-  lookUpDeadLetterQueues,
-  lookUpQueues,
-  type QueueName,
-} from './queue.ts'
+import { createSqsClient } from './queue/client.ts'
+import { countQueuedJobs } from './queue/count.ts'
+import { ensureQueues, lookUpDeadLetterQueues, lookUpQueues, type QueueName } from './queue/provisioning.ts'
+import { createJobQueue, type JobQueue } from './queue/write-behind.ts'
 import { createRedis, type Redis } from './redis.ts'
 import { countUnindexed, createSearch, type Search } from './search.ts'
 import { type Clock, systemClock } from './time.ts'

@@ -2,8 +2,8 @@ import type { SQSBatchResponse, SQSEvent } from 'aws-lambda'
 import { acceptedAt, type Parsed } from './jobs.ts'
 import type { Logger } from './logger.ts'
 import { recordJobsPersisted } from './metrics.ts'
-import type { QueueName } from './queue.ts'
-import { processBatch, type Resend } from './sqs.ts'
+import { processBatch, type Resend } from './queue/batch.ts'
+import type { QueueName } from './queue/provisioning.ts'
 
 /** What the consumers' log lines say about a job: never its token (a credential) or its body. */
 export interface ReportedJob {
@@ -16,7 +16,7 @@ export interface ReportedJob {
 }
 
 /**
- * processBatch (lib/sqs.ts) with the consumers' telemetry: for each job committed, a `debug` line
+ * processBatch (lib/queue/batch.ts) with the consumers' telemetry: for each job committed, a `debug` line
  * naming its request id and the persistence lag metrics; for the batch, one `info` line with
  * counts and lag. Failures are logged with their request ids by processBatch.
  *

@@ -1,7 +1,7 @@
 import * as v from 'valibot'
 
 // A job is what the API accepted and a consumer persists: one SQS message each. `version` orders
-// the writes to one field in the order the API accepted them (see lib/sequences.ts); the time of
+// the writes to one field in the order the API accepted them (see lib/numbering/); the time of
 // the write is derived from it, so a job is fully described by what Redis handed out.
 
 const id = v.pipe(v.number(), v.integer(), v.minValue(1))
@@ -40,7 +40,7 @@ export const acceptedAt = (version: number): Date => new Date(Math.floor(version
 /** One element of an SQS message: a job, or what failed to parse as one. */
 export type Parsed<Job> = { job: Job } | { raw: unknown; error: unknown }
 
-// An SQS message carries one job or a pack of them (see lib/queue.ts). Each element parses on its
+// An SQS message carries one job or a pack of them (see lib/queue/write-behind.ts). Each element parses on its
 // own, so that one bad job can be told apart from the others packed with it.
 const parsePack =
   <S extends v.GenericSchema>(schema: S) =>

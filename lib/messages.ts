@@ -5,8 +5,8 @@ import { type AcceptDeps, getChat, type WriteContext } from './chats.ts'
 import { type Db, prepared, withDatabase } from './db.ts'
 import { NotFoundError } from './errors.ts'
 import type { MessageJob } from './jobs.ts'
+import { acceptMessage, acceptMessageUpdate } from './numbering/accept.ts'
 import { toPage } from './pages.ts'
-import { acceptMessage, acceptMessageUpdate } from './sequences.ts'
 
 export const messagePath = (token: string, chat: number, message: number) =>
   `/applications/${token}/chats/${chat}/messages/${message}`

@@ -1,5 +1,5 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, type Metric, Registry } from 'prom-client'
-import type { QueueName } from './queue.ts'
+import type { QueueName } from './queue/provisioning.ts'
 
 // What the process measures, and where it goes. One sink per process: the server keeps Prometheus
 // instruments and serves them on GET /metrics; a Lambda has no scrape endpoint, so it writes the

@@ -6,9 +6,9 @@ import { DIRTY_APPLICATIONS_KEY, DIRTY_CHATS_KEY } from './keys.ts'
 import { publishLiveMessages } from './live/log.ts'
 import type { Logger } from './logger.ts'
 import { toMessageOutput } from './messages.ts'
+import { raiseCounters } from './numbering/raise-counters.ts'
 import type { Redis } from './redis.ts'
 import { type MessageDocument, markUnindexed, type Search } from './search.ts'
-import { raiseCounters } from './sequences.ts'
 
 export interface PersistDeps {
   db: Db

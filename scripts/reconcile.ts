@@ -4,9 +4,9 @@
 // RECONCILE_FULL_INTERVAL_S old. Prints the summary as JSON on stdout; logs go to stderr.
 import { createReconcileCountsJob } from '../functions/reconcile-counts/job.ts'
 import { loadConfig } from '../lib/config.ts'
+import type { ReconcileMode } from '../lib/counts/reconcile.ts'
 import { createDeps } from '../lib/deps.ts'
 import { createLogger } from '../lib/logger.ts'
-import type { ReconcileMode } from '../lib/reconcile.ts'
 import { runMain } from '../lib/run-main.ts'
 
 const modeOf = (args: readonly string[]): ReconcileMode | undefined => {

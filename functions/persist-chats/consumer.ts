@@ -4,7 +4,7 @@ import { processJobBatch } from '../../lib/job-report.ts'
 import { parseChatPack } from '../../lib/jobs.ts'
 import type { Logger } from '../../lib/logger.ts'
 import { type PersistDeps, persistChats } from '../../lib/persist.ts'
-import { createResend } from '../../lib/sqs.ts'
+import { createResend } from '../../lib/queue/batch.ts'
 
 export type PersistChatsDeps = Omit<PersistDeps, 'logger'> & { logger: Logger } & Pick<
     Deps,

@@ -4,7 +4,7 @@ import { processJobBatch } from '../../lib/job-report.ts'
 import { parseMessagePack } from '../../lib/jobs.ts'
 import type { Logger } from '../../lib/logger.ts'
 import { type PersistDeps, persistMessages } from '../../lib/persist.ts'
-import { createResend } from '../../lib/sqs.ts'
+import { createResend } from '../../lib/queue/batch.ts'
 
 export type PersistMessagesDeps = Omit<PersistDeps, 'logger'> & { logger: Logger } & Pick<
     Deps,

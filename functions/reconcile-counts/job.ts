@@ -1,15 +1,19 @@
 import type { Config } from '../../lib/config.ts'
-import type { Deps } from '../../lib/deps.ts'
-import { timeReconcile } from '../../lib/metrics.ts'
 import {
   type ReconcileDeps,
   type ReconcileMode,
   type ReconcileSummary,
   reconcileCounts,
-} from '../../lib/reconcile.ts'
+} from '../../lib/counts/reconcile.ts'
+import type { Logger } from '../../lib/logger.ts'
+import { timeReconcile } from '../../lib/metrics.ts'
+import type { Clock } from '../../lib/time.ts'
 
-export type ReconcileCountsDeps = ReconcileDeps &
-  Pick<Deps, 'clock'> & { config: Pick<Config, 'RECONCILE_FULL_INTERVAL_S'> }
+export type ReconcileCountsDeps = ReconcileDeps & {
+  logger: Pick<Logger, 'info'>
+  clock: Clock
+  config: Pick<Config, 'RECONCILE_FULL_INTERVAL_S'>
+}
 
 /**
  * The scheduled reconciliation of chats_count and messages_count: the dirty ids on every run, every

@@ -1,6 +1,6 @@
 import type { ScheduledEvent } from 'aws-lambda'
+import type { ReconcileMode } from '../../lib/counts/reconcile.ts'
 import { createLambdaDeps } from '../../lib/lambda.ts'
-import type { ReconcileMode } from '../../lib/reconcile.ts'
 import { createReconcileCountsJob } from './job.ts'
 
 const job = createReconcileCountsJob(createLambdaDeps(process.env))

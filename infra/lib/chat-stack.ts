@@ -84,7 +84,7 @@ export class ChatStack extends Stack {
       SQS_ENDPOINT: `https://sqs.${this.region}.${this.urlSuffix}`,
       SQS_CHATS_QUEUE: this.queues.chats.queueName,
       SQS_MESSAGES_QUEUE: this.queues.messages.queueName,
-      // The generated names, so that a re-seed can count the dead letters (lib/sequences.ts).
+      // The generated names, so that a re-seed can count the dead letters (lib/numbering/).
       SQS_CHATS_DEAD_LETTER_QUEUE: this.queues.chats.deadLetterQueue!.queue.queueName,
       SQS_MESSAGES_DEAD_LETTER_QUEUE: this.queues.messages.deadLetterQueue!.queue.queueName,
       SQS_MAX_RECEIVES: String(maxReceiveCount),

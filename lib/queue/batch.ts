@@ -1,9 +1,9 @@
 import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs'
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda'
-import { isDatabaseUnavailable } from './db.ts'
-import type { Parsed } from './jobs.ts'
-import type { Logger } from './logger.ts'
-import { toSqsBody } from './queue.ts'
+import { isDatabaseUnavailable } from '../db.ts'
+import type { Parsed } from '../jobs.ts'
+import type { Logger } from '../logger.ts'
+import { toSqsBody } from './message.ts'
 
 /** Sends each body as an SQS message of its own (a job split out of its pack). */
 export type Resend = (bodies: string[]) => Promise<void>

@@ -1,19 +1,13 @@
 import { inArray } from 'drizzle-orm'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { applications, chats } from '../db/schema.ts'
-import { insertApplicationRows, insertMessages } from '../tests/factories.ts'
-import { createTestDeps } from '../tests/harness.ts'
-import type { Db } from './db.ts'
-import type { Deps } from './deps.ts'
-import { DIRTY_APPLICATIONS_KEY, DIRTY_CHATS_KEY } from './keys.ts'
-import {
-  acquireReconcileLock,
-  LAST_FULL_SWEEP_KEY,
-  RECONCILE_LOCK_KEY,
-  ReconcileLockLostError,
-  type ReconcileSummary,
-  reconcileCounts,
-} from './reconcile.ts'
+import { applications, chats } from '../../db/schema.ts'
+import { insertApplicationRows, insertMessages } from '../../tests/factories.ts'
+import { createTestDeps } from '../../tests/harness.ts'
+import type { Db } from '../db.ts'
+import type { Deps } from '../deps.ts'
+import { DIRTY_APPLICATIONS_KEY, DIRTY_CHATS_KEY } from '../keys.ts'
+import { LAST_FULL_SWEEP_KEY, type ReconcileSummary, reconcileCounts } from './reconcile.ts'
+import { acquireReconcileLock, RECONCILE_LOCK_KEY, ReconcileLockLostError } from './reconcile-lock.ts'
 
 const AT = new Date('2026-11-24T10:00:00.000Z')
 const HOUR = 3_600_000

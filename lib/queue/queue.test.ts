@@ -7,13 +7,16 @@ import {
 } from '@aws-sdk/client-sqs'
 import type { SQSEvent } from 'aws-lambda'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startWorkers } from '../functions/server.ts'
-import { createTestDeps } from '../tests/harness.ts'
-import { eventually } from '../tests/processes.ts'
-import type { Deps } from './deps.ts'
-import { parseMessagePack } from './jobs.ts'
-import { silentLogger } from './logger.ts'
-import { createJobQueue, createSqsClient, MAX_JOBS_PER_MESSAGE, startPoller } from './queue.ts'
+import { startWorkers } from '../../functions/server.ts'
+import { createTestDeps } from '../../tests/harness.ts'
+import { eventually } from '../../tests/processes.ts'
+import type { Deps } from '../deps.ts'
+import { parseMessagePack } from '../jobs.ts'
+import { silentLogger } from '../logger.ts'
+import { createSqsClient } from './client.ts'
+import { MAX_JOBS_PER_MESSAGE } from './message.ts'
+import { startPoller } from './poller.ts'
+import { createJobQueue } from './write-behind.ts'
 
 describe('the SQS job queue', () => {
   let deps: Deps

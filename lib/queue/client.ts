@@ -1,0 +1,29 @@
+import { SQSClient } from '@aws-sdk/client-sqs'
+import type { Config } from '../config.ts'
+
+/**
+ * The SQS client, always with an explicit endpoint. On AWS the SDK's default chain finds the
+ * credentials (Lambda's role comes with a session token); emulators (LocalStack, fauxqs) accept
+ * any, so off AWS the client takes the configured keys or dummy ones instead of searching profiles.
+ */
+export const createSqsClient = (config: Config) => {
+  const isAws = new URL(config.SQS_ENDPOINT).hostname.endsWith('.amazonaws.com')
+  const credentials = isAws
+    ? undefined
+    : {
+        accessKeyId: config.AWS_ACCESS_KEY_ID ?? 'local',
+        secretAccessKey: config.AWS_SECRET_ACCESS_KEY ?? 'local',
+      }
+  return new SQSClient({
+    region: config.AWS_REGION,
+    endpoint: config.SQS_ENDPOINT,
+    ...(credentials && { credentials }),
+    maxAttempts: 2,
+    // A bound on a silent socket for every call, long polls included (they wait up to 20 s);
+    // request-path calls have a tighter deadline of their own (SQS_TIMEOUT_MS).
+    requestHandler: { connectionTimeout: 2_000, socketTimeout: 30_000 },
+  })
+}
+
+/** Send options that give up on an SQS call, retries included, after `ms`. */
+export const deadline = (ms: number) => ({ abortSignal: AbortSignal.timeout(ms) })
