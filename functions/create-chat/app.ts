@@ -1,7 +1,7 @@
 import { routes } from '../../lib/api/routes.ts'
 import { type AcceptDeps, chatPath, createChat } from '../../lib/chats.ts'
 import { createApi } from '../../lib/http/api.ts'
-import { defineRoute, idempotencyKeyHeader } from '../../lib/http/validate.ts'
+import { defineRoute } from '../../lib/http/validate.ts'
 import type { Logger } from '../../lib/logger.ts'
 
 export type CreateChatDeps = AcceptDeps & { logger: Logger }
@@ -10,7 +10,7 @@ export const createCreateChatApp = (deps: CreateChatDeps) =>
   defineRoute(createApi(deps.logger), routes.createChat, async (c) => {
     const { token } = c.req.valid('param')
     const number = await createChat(deps, token, c.req.valid('json'), {
-      idempotencyKey: idempotencyKeyHeader(c),
+      idempotencyKey: c.req.valid('header').idempotencyKey,
       requestId: c.get('requestId'),
     })
     return c.json({ number }, 202, { Location: chatPath(token, number) })

@@ -1,7 +1,7 @@
 import { routes } from '../../lib/api/routes.ts'
 import type { AcceptDeps } from '../../lib/chats.ts'
 import { createApi } from '../../lib/http/api.ts'
-import { defineRoute, idempotencyKeyHeader } from '../../lib/http/validate.ts'
+import { defineRoute } from '../../lib/http/validate.ts'
 import type { Logger } from '../../lib/logger.ts'
 import { createMessage, messagePath } from '../../lib/messages.ts'
 
@@ -11,7 +11,7 @@ export const createCreateMessageApp = (deps: CreateMessageDeps) =>
   defineRoute(createApi(deps.logger), routes.createMessage, async (c) => {
     const { token, chat } = c.req.valid('param')
     const number = await createMessage(deps, token, chat, c.req.valid('json'), {
-      idempotencyKey: idempotencyKeyHeader(c),
+      idempotencyKey: c.req.valid('header').idempotencyKey,
       requestId: c.get('requestId'),
     })
     return c.json({ number }, 202, { Location: messagePath(token, chat, number) })

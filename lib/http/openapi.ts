@@ -3,7 +3,7 @@ import type * as v from 'valibot'
 import { allRoutes, type RouteSpec } from '../api/routes.ts'
 import { errorOutput, pathParams } from '../api/schemas.ts'
 import { codesOf, ERROR_CODES } from '../errors.ts'
-import { paramNamesOf } from './validate.ts'
+import { IDEMPOTENCY_KEY, paramNamesOf } from './validate.ts'
 
 type JsonObject = Record<string, unknown>
 
@@ -43,7 +43,7 @@ const operationOf = (route: RouteSpec): JsonObject => {
           required: false,
           description:
             'Retries with the same key and body within 24 hours get the same number and create nothing; the same key with another body is a 422.',
-          schema: { type: 'string', pattern: '^[\\x21-\\x7e]{1,255}$' },
+          schema: { type: 'string', pattern: IDEMPOTENCY_KEY.source },
         },
       ]
     : []

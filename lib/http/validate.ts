@@ -124,6 +124,7 @@ export type RouteInput<R> = {
   out: {
     json: OutputOf<R, 'body'>
     query: OutputOf<R, 'query'>
+    header: SpecOf<R> extends { hasIdempotencyKey: true } ? { idempotencyKey: string | undefined } : never
     param: {
       [K in ParamKeys<SpecOf<R> extends { path: infer P } ? P : never> & PathParam]: v.InferOutput<
         (typeof pathParams)[K]
@@ -140,7 +141,7 @@ export const validatorsOf = (route: RouteSpec): MiddlewareHandler<ApiEnv>[] => [
 
 /**
  * Serves a route of lib/api/routes.ts: its method(s) and path, the body and query validators it
- * declares, then its path parameters' check and the handler, which reads what they checked with
+ * declares, then its path parameters' and Idempotency-Key's checks and the handler, which reads what they checked with
  * `c.req.valid()`. A PATCH-and-PUT pair is one route. The parameters are checked in the handler's
  * wrapper, synchronously, rather than by one more async middleware step.
  */
@@ -158,12 +159,14 @@ export const defineRoute = <R extends RouteDeclaration>(
     ...validatorsOf(route),
     (c, next) => {
       checkParams(c)
+      if (route.hasIdempotencyKey)
+        c.req.addValidatedData('header', { idempotencyKey: idempotencyKeyHeader(c) })
       return (handler as Handler<ApiEnv>)(c, next)
     },
   )
 }
 
-const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/
+export const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/
 
 /** The optional `Idempotency-Key` header: 1–255 visible ASCII characters, else 400. */
 export const idempotencyKeyHeader = (c: Context): string | undefined => {
