@@ -119,7 +119,7 @@ type SpecOf<R> = R extends readonly (infer S)[] ? S : R
 type OutputOf<R, K extends 'body' | 'query'> =
   SpecOf<R> extends { [P in K]: infer S extends v.GenericSchema } ? v.InferOutput<S> : never
 
-/** What `c.req.valid('json')` and `c.req.valid('query')` hold in a declared route's handler. */
+/** What `c.req.valid('json' | 'query' | 'header' | 'param')` holds in a declared route's handler. */
 export type RouteInput<R> = {
   out: {
     json: OutputOf<R, 'body'>
@@ -133,17 +133,11 @@ export type RouteInput<R> = {
   }
 }
 
-/** The middleware validators a route declares, in the order they run: its JSON body, then query string. */
-export const validatorsOf = (route: RouteSpec): MiddlewareHandler<ApiEnv>[] => [
-  ...(route.body ? [jsonBody(route.body, { isOptional: route.isBodyOptional })] : []),
-  ...(route.query ? [queryParams(route.query)] : []),
-]
-
 /**
  * Serves a route of lib/api/routes.ts: its method(s) and path, the body and query validators it
- * declares, then its path parameters' and Idempotency-Key's checks and the handler, which reads what they checked with
- * `c.req.valid()`. A PATCH-and-PUT pair is one route. The parameters are checked in the handler's
- * wrapper, synchronously, rather than by one more async middleware step.
+ * declares, then (in the handler's wrapper: synchronous, no more middleware steps) its path
+ * parameters and Idempotency-Key, in the order the handlers used to check them. The handler reads
+ * what was checked with `c.req.valid()`. A PATCH-and-PUT pair is one route.
  */
 export const defineRoute = <R extends RouteDeclaration>(
   app: Hono<ApiEnv>,
@@ -156,7 +150,8 @@ export const defineRoute = <R extends RouteDeclaration>(
   return app.on(
     specs.map((spec) => spec.method),
     [route.path],
-    ...validatorsOf(route),
+    ...(route.body ? [jsonBody(route.body, { isOptional: route.isBodyOptional })] : []),
+    ...(route.query ? [queryParams(route.query)] : []),
     (c, next) => {
       checkParams(c)
       if (route.hasIdempotencyKey)
