@@ -9,7 +9,7 @@ import { startWorkers } from '../functions/server.ts'
 import { loadConfig } from '../lib/config.ts'
 import { createDeps } from '../lib/deps.ts'
 import { silentLogger } from '../lib/logger.ts'
-import { INDEX_MAPPINGS, INDEX_SETTINGS } from '../lib/search.ts'
+import { INDEX_MAPPINGS, INDEX_SETTINGS } from '../lib/search/index-settings.ts'
 
 /** The bulk ceiling's shape: what one consumer batch holds, several in flight, as the pollers run. */
 const BATCH = 250

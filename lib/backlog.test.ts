@@ -7,7 +7,7 @@ import { createTestDeps } from '../tests/harness.ts'
 import { createBacklogMonitor, readBacklog } from './backlog.ts'
 import type { Deps } from './deps.ts'
 import { silentLogger } from './logger.ts'
-import { countUnindexed } from './search.ts'
+import { countUnindexed } from './search/outbox.ts'
 
 describe('the backlog', () => {
   let deps: Deps

@@ -22,7 +22,7 @@ export interface BacklogDeps {
   sqs: SQSClient
   queueUrls: () => Promise<Record<QueueName, string>>
   deadLetterUrls: () => Promise<Record<QueueName, string>>
-  /** The persisted messages whose index write has not landed (lib/search.ts countUnindexed). */
+  /** The persisted messages whose index write has not landed (lib/search/outbox.ts countUnindexed). */
   countIndexPending: () => Promise<number>
   logger: Pick<Logger, 'warn'>
 }

@@ -1,7 +1,7 @@
 import type { SQSClient } from '@aws-sdk/client-sqs'
 import { type BacklogMonitor, createBacklogMonitor } from './backlog.ts'
 import type { Config } from './config.ts'
-import { createDatabase, type Database, type Db } from './db.ts'
+import { createDatabase, type Db } from './db.ts'
 import { createLiveHub, type LiveHub } from './live/hub.ts'
 import { createLogger, type Logger } from './logger.ts'
 import { useMetrics } from './metrics.ts'
@@ -10,7 +10,8 @@ import { countQueuedJobs } from './queue/count.ts'
 import { ensureQueues, lookUpDeadLetterQueues, lookUpQueues, type QueueName } from './queue/provisioning.ts'
 import { createJobQueue, type JobQueue } from './queue/write-behind.ts'
 import { createRedis, type Redis } from './redis.ts'
-import { countUnindexed, createSearch, type Search } from './search.ts'
+import { createSearch, type Search } from './search/client.ts'
+import { countUnindexed } from './search/outbox.ts'
 import { type Clock, systemClock } from './time.ts'
 import { newToken } from './tokens.ts'
 
@@ -21,7 +22,6 @@ export interface Deps {
   clock: Clock
   newToken: () => string
   db: Db
-  database: Database
   redis: Redis
   sqs: SQSClient
   queueUrls: () => Promise<Record<QueueName, string>>
@@ -100,7 +100,6 @@ export const createDeps = (
     clock: systemClock,
     newToken,
     db: database.db,
-    database,
     redis,
     sqs,
     queueUrls,

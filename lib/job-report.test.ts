@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createPersistMessagesConsumer } from '../functions/persist-messages/consumer.ts'
-import { createTestDeps, sqsEvent } from '../tests/harness.ts'
+import { sqsEvent } from '../tests/factories.ts'
+import { createTestDeps } from '../tests/harness.ts'
 import { createApplication } from './applications.ts'
 import type { Deps } from './deps.ts'
 import type { MessageJob } from './jobs.ts'

@@ -8,7 +8,7 @@ import { loadConfig } from '../lib/config.ts'
 import { createDeps } from '../lib/deps.ts'
 import { createLogger } from '../lib/logger.ts'
 import { runMain } from '../lib/run-main.ts'
-import { startSearchEngine } from './search-engine/start.ts'
+import { startSearchEngine } from '../tests/search-engine/engine.ts'
 
 const say = (line: string) => process.stderr.write(`[local] ${line}\n`)
 

@@ -1,8 +1,13 @@
 import { randomBytes } from 'node:crypto'
+import type { SQSEvent } from 'aws-lambda'
+import { eq } from 'drizzle-orm'
 import * as v from 'valibot'
 import { expect } from 'vitest'
 import { applications, chats, messages } from '../db/schema.ts'
+import { createApplication } from '../lib/applications.ts'
 import type { Db } from '../lib/db.ts'
+import type { Deps } from '../lib/deps.ts'
+import type { ChatJob, MessageJob } from '../lib/jobs.ts'
 
 /** Asserts that a response body matches the schema the OpenAPI description publishes for it. */
 export const expectShape = <S extends v.GenericSchema>(schema: S, value: unknown): v.InferOutput<S> => {
@@ -84,3 +89,84 @@ export const insertApplicationRows = async (db: Db, messagesPerChat: number[]) =
   }
   return { applicationId: app!.id, chatIds }
 }
+
+/** An SQS event as Lambda delivers it, from message bodies (strings or objects). */
+export const sqsEvent = (
+  ...items: Array<{ body: string; messageId?: string } | object | string>
+): SQSEvent => ({
+  Records: items.map((item, index) => {
+    const { body, messageId } =
+      typeof item === 'string'
+        ? { body: item, messageId: undefined }
+        : 'body' in item &&
+            typeof item.body === 'string' &&
+            Object.keys(item).every((k) => k === 'body' || k === 'messageId')
+          ? (item as { body: string; messageId?: string })
+          : { body: JSON.stringify(item), messageId: undefined }
+    return {
+      messageId: messageId ?? `m-${index}-${randomBytes(4).toString('hex')}`,
+      receiptHandle: `r-${index}`,
+      body,
+      attributes: {
+        ApproximateReceiveCount: '1',
+        SentTimestamp: String(Date.now()),
+        SenderId: 'test',
+        ApproximateFirstReceiveTimestamp: String(Date.now()),
+      },
+      messageAttributes: {},
+      md5OfBody: '',
+      eventSource: 'aws:sqs',
+      eventSourceARN: 'arn:aws:sqs:us-east-1:000000000000:test',
+      awsRegion: 'us-east-1',
+    }
+  }),
+})
+
+// Versions are microseconds; this base makes their times readable in failures.
+export const T0 = Date.parse('2026-11-24T10:00:00.000Z') * 1000
+
+/** Whose jobs: an application's token and its internal id. */
+export interface JobOwner {
+  token: string
+  app: number
+}
+
+/** A new application, as the jobs of its chats and messages name it. */
+export const newJobOwner = async (deps: Deps): Promise<JobOwner> => {
+  const { token } = await createApplication(deps, { name: 'consumer' })
+  return { token, app: Number(await deps.redis.get(`a:{${token}}`)) }
+}
+
+/** A chat job, as the request path queues it: chat 1, created at T0, unless `fields` say otherwise. */
+export const chatJob = (owner: JobOwner, fields: Partial<ChatJob>): ChatJob => ({
+  op: 'create',
+  ...owner,
+  chat: 1,
+  title: null,
+  version: T0,
+  ...fields,
+})
+
+/** A message job: message 1 of chat 1, created 1 ms after T0, unless `fields` say otherwise. */
+export const messageJob = (owner: JobOwner, fields: Partial<MessageJob>): MessageJob => ({
+  op: 'create',
+  ...owner,
+  chat: 1,
+  message: 1,
+  body: 'hello',
+  version: T0 + 1_000,
+  ...fields,
+})
+
+/** An application's chats as stored, by number. */
+export const storedChatsOf = (db: Db, app: number) =>
+  db
+    .select({
+      number: chats.number,
+      title: chats.title,
+      createdAt: chats.createdAt,
+      updatedAt: chats.updatedAt,
+    })
+    .from(chats)
+    .where(eq(chats.applicationId, app))
+    .orderBy(chats.number)

@@ -35,7 +35,7 @@ export default async function setup(project: TestProject) {
 
   let elasticsearchUrl = process.env.ELASTICSEARCH_URL
   if (!elasticsearchUrl) {
-    const { startSearchEngine } = await import('../scripts/search-engine/start.ts')
+    const { startSearchEngine } = await import('./search-engine/engine.ts')
     const engine = await startSearchEngine()
     elasticsearchUrl = engine.url
     stops.push(() => engine.stop())

@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto'
-import type { SQSEvent } from 'aws-lambda'
+import type { Pool } from 'mysql2/promise'
 import { inject } from 'vitest'
 import { type Config, loadConfig } from '../lib/config.ts'
-import { migrateDatabase } from '../lib/db.ts'
+import { type Db, migrateDatabase } from '../lib/db.ts'
 import { createDeps, type Deps } from '../lib/deps.ts'
 import { silentLogger } from '../lib/logger.ts'
-import { initialIndexName } from '../lib/search.ts'
+import { initialIndexName } from '../lib/search/index-settings.ts'
 import { serverUrl } from './harness-url.ts'
 import { runDatabasePrefix, runNames } from './run-resources.ts'
 
@@ -67,18 +67,26 @@ export const createTestDeps = async (overrides: Record<string, string> = {}): Pr
   }
 }
 
+/** Makes everything written through the deps' search alias searchable now, not within a second. */
+export const refreshSearch = async (deps: Pick<Deps, 'search'>) => {
+  await deps.search.client.indices.refresh({ index: deps.search.alias })
+}
+
+/** The deps' mysql2 pool (drizzle's client), for tests that watch or bypass the query builder. */
+export const poolOf = (deps: Pick<Deps, 'db'>) => (deps.db as Db & { $client: Pool }).$client
+
 /** Counts the queries the deps' MySQL pool runs from now on (each takes a connection). */
 export const countQueries = (deps: Deps) => {
   let count = 0
   const listener = () => {
     count++
   }
-  deps.database.pool.on('acquire', listener)
+  poolOf(deps).on('acquire', listener)
   return {
     get count() {
       return count
     },
-    stop: () => deps.database.pool.off('acquire', listener),
+    stop: () => poolOf(deps).off('acquire', listener),
   }
 }
 
@@ -87,7 +95,7 @@ export const countQueries = (deps: Deps) => {
  * pollers do, until both queues stay empty. Returns how many jobs were persisted.
  */
 export const drainQueues = async (deps: Deps, { timeoutMs = 20_000 } = {}) => {
-  const { ReceiveMessageCommand, DeleteMessageBatchCommand } = await import('@aws-sdk/client-sqs')
+  const { deleteDone, receiveRecords } = await import('../lib/queue/poller.ts')
   const { createPersistChatsConsumer } = await import('../functions/persist-chats/consumer.ts')
   const { createPersistMessagesConsumer } = await import('../functions/persist-messages/consumer.ts')
   const consumers = { chats: createPersistChatsConsumer(deps), messages: createPersistMessagesConsumer(deps) }
@@ -99,63 +107,22 @@ export const drainQueues = async (deps: Deps, { timeoutMs = 20_000 } = {}) => {
   for (const queue of ['chats', 'messages'] as const) {
     for (let empty = 0; empty < 2; ) {
       if (Date.now() > deadline) throw new Error(`queue ${queue} did not drain in ${timeoutMs} ms`)
-      const { Messages = [] } = await deps.sqs.send(
-        new ReceiveMessageCommand({ QueueUrl: urls[queue], MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }),
-      )
-      if (Messages.length === 0) {
+      // The queue's URL stands in for its ARN, which only labels the records.
+      const records = await receiveRecords(deps.sqs, urls[queue], urls[queue], 0)
+      if (records.length === 0) {
         empty++
         continue
       }
       empty = 0
-      const event = sqsEvent(...Messages.map((m) => ({ body: m.Body ?? '', messageId: m.MessageId! })))
       // A consumer throws when every record failed: they all stay in the queue, as with Lambda.
-      const { batchItemFailures } = await consumers[queue](event).catch(() => ({
-        batchItemFailures: Messages.map((m) => ({ itemIdentifier: m.MessageId! })),
+      const { batchItemFailures } = await consumers[queue]({ Records: records }).catch(() => ({
+        batchItemFailures: records.map((record) => ({ itemIdentifier: record.messageId })),
       }))
       const failed = new Set(batchItemFailures.map((f) => f.itemIdentifier))
-      const done = Messages.filter((m) => !failed.has(m.MessageId!))
+      const done = records.filter((record) => !failed.has(record.messageId))
       persisted += done.length
-      if (done.length > 0) {
-        await deps.sqs.send(
-          new DeleteMessageBatchCommand({
-            QueueUrl: urls[queue],
-            Entries: done.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })),
-          }),
-        )
-      }
+      if (done.length > 0) await deleteDone(deps.sqs, urls[queue], done, deps.logger)
     }
   }
   return persisted
 }
-
-/** An SQS event as Lambda delivers it, from message bodies (strings or objects). */
-export const sqsEvent = (
-  ...items: Array<{ body: string; messageId?: string } | object | string>
-): SQSEvent => ({
-  Records: items.map((item, index) => {
-    const { body, messageId } =
-      typeof item === 'string'
-        ? { body: item, messageId: undefined }
-        : 'body' in item &&
-            typeof item.body === 'string' &&
-            Object.keys(item).every((k) => k === 'body' || k === 'messageId')
-          ? (item as { body: string; messageId?: string })
-          : { body: JSON.stringify(item), messageId: undefined }
-    return {
-      messageId: messageId ?? `m-${index}-${randomBytes(4).toString('hex')}`,
-      receiptHandle: `r-${index}`,
-      body,
-      attributes: {
-        ApproximateReceiveCount: '1',
-        SentTimestamp: String(Date.now()),
-        SenderId: 'test',
-        ApproximateFirstReceiveTimestamp: String(Date.now()),
-      },
-      messageAttributes: {},
-      md5OfBody: '',
-      eventSource: 'aws:sqs',
-      eventSourceARN: 'arn:aws:sqs:us-east-1:000000000000:test',
-      awsRegion: 'us-east-1',
-    }
-  }),
-})

@@ -11,7 +11,7 @@ import type { Deps } from '../lib/deps.ts'
 import { createApi } from '../lib/http/api.ts'
 import { silentLogger } from '../lib/logger.ts'
 import { expectShape, json } from './factories.ts'
-import { createTestDeps, workerDatabaseUrl } from './harness.ts'
+import { createTestDeps, poolOf, workerDatabaseUrl } from './harness.ts'
 import { startTcpSwitch } from './tcp-switch.ts'
 
 const appsOn = (deps: Deps) =>
@@ -116,7 +116,7 @@ describe('when MySQL refuses a statement', () => {
   it('answers 503 when the session is read-only (1792)', async () => {
     const readOnly = await createTestDeps()
     cleanups.push(() => readOnly.close())
-    readOnly.database.pool.pool.on('connection', (connection) => {
+    poolOf(readOnly).pool.on('connection', (connection) => {
       connection.query('SET SESSION TRANSACTION READ ONLY', () => {})
     })
 

@@ -1,7 +1,7 @@
 import { connect, createServer, type Server, type Socket } from 'node:net'
 import { Client } from '@elastic/elasticsearch'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
-import { initialIndexName } from '../lib/search.ts'
+import { initialIndexName } from '../lib/search/index-settings.ts'
 import { prepareDatabase, testConfig } from './harness.ts'
 import { eventually, freePort, type ServerProcess, startServerProcess, toEnv } from './processes.ts'
 

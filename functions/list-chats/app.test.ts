@@ -4,7 +4,7 @@ import { createApplication } from '../../lib/applications.ts'
 import { chatPageQuery, createChat } from '../../lib/chats.ts'
 import type { Deps } from '../../lib/deps.ts'
 import { expectShape } from '../../tests/factories.ts'
-import { createTestDeps, drainQueues } from '../../tests/harness.ts'
+import { createTestDeps, drainQueues, poolOf } from '../../tests/harness.ts'
 import { createListChatsApp } from './app.ts'
 
 describe('GET /applications/:token/chats', () => {
@@ -71,7 +71,7 @@ describe('GET /applications/:token/chats', () => {
 
   it('reads a page by a range over the (application_id, number) index, without a filesort', async () => {
     const query = chatPageQuery(deps.db, token, { limit: 20, after: 20 }).toSQL()
-    const [rows] = (await deps.database.pool.query(`EXPLAIN ${query.sql}`, query.params)) as unknown as [
+    const [rows] = (await poolOf(deps).query(`EXPLAIN ${query.sql}`, query.params)) as unknown as [
       Array<Record<string, string | null>>,
     ]
 

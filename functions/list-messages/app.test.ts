@@ -5,7 +5,7 @@ import { createChat } from '../../lib/chats.ts'
 import type { Deps } from '../../lib/deps.ts'
 import { createMessage, messagePageQuery } from '../../lib/messages.ts'
 import { expectShape } from '../../tests/factories.ts'
-import { createTestDeps, drainQueues } from '../../tests/harness.ts'
+import { createTestDeps, drainQueues, poolOf } from '../../tests/harness.ts'
 import { createListMessagesApp } from './app.ts'
 
 describe('GET /applications/:token/chats/:chat/messages', () => {
@@ -68,7 +68,7 @@ describe('GET /applications/:token/chats/:chat/messages', () => {
 
   it('reads a page by a range over the (chat_id, number) index, without a filesort', async () => {
     const query = messagePageQuery(deps.db, token, 1, { limit: 10, after: 10 }).toSQL()
-    const [rows] = (await deps.database.pool.query(`EXPLAIN ${query.sql}`, query.params)) as unknown as [
+    const [rows] = (await poolOf(deps).query(`EXPLAIN ${query.sql}`, query.params)) as unknown as [
       Array<Record<string, string | null>>,
     ]
 

@@ -3,7 +3,8 @@ import type { Deps } from '../../lib/deps.ts'
 import { processJobBatch } from '../../lib/job-report.ts'
 import { parseChatPack } from '../../lib/jobs.ts'
 import type { Logger } from '../../lib/logger.ts'
-import { type PersistDeps, persistChats } from '../../lib/persist.ts'
+import { persistChats } from '../../lib/persistence/chats.ts'
+import type { PersistDeps } from '../../lib/persistence/deps.ts'
 import { createResend } from '../../lib/queue/batch.ts'
 
 export type PersistChatsDeps = Omit<PersistDeps, 'logger'> & { logger: Logger } & Pick<

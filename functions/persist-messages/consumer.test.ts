@@ -2,19 +2,24 @@ import { ReceiveMessageCommand } from '@aws-sdk/client-sqs'
 import { and, eq } from 'drizzle-orm'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { chats, messages } from '../../db/schema.ts'
-import { createApplication } from '../../lib/applications.ts'
 import { createChat } from '../../lib/chats.ts'
 import type { Deps } from '../../lib/deps.ts'
 import type { ChatJob, MessageJob } from '../../lib/jobs.ts'
 import { DIRTY_APPLICATIONS_KEY, DIRTY_CHATS_KEY } from '../../lib/keys.ts'
 import { createMessage, updateMessage } from '../../lib/messages.ts'
-import { seededRandom, shuffle } from '../../tests/factories.ts'
-import { createTestDeps, drainQueues, sqsEvent } from '../../tests/harness.ts'
+import {
+  chatJob as chat,
+  messageJob as message,
+  newJobOwner,
+  seededRandom,
+  shuffle,
+  sqsEvent,
+  storedChatsOf,
+  T0,
+} from '../../tests/factories.ts'
+import { createTestDeps, drainQueues } from '../../tests/harness.ts'
 import { createPersistChatsConsumer } from '../persist-chats/consumer.ts'
 import { createPersistMessagesConsumer } from './consumer.ts'
-
-// Versions are microseconds; this base makes their times readable in failures.
-const T0 = Date.parse('2026-11-24T10:00:00.000Z') * 1000
 
 describe('persist-messages consumer', () => {
   let deps: Deps
@@ -28,28 +33,7 @@ describe('persist-messages consumer', () => {
   })
   afterAll(() => deps.close())
 
-  const newApplication = async () => {
-    const { token } = await createApplication(deps, { name: 'consumer' })
-    const id = Number(await deps.redis.get(`a:{${token}}`))
-    return { token, app: id }
-  }
-  const message = (base: { token: string; app: number }, fields: Partial<MessageJob>): MessageJob => ({
-    op: 'create',
-    ...base,
-    chat: 1,
-    message: 1,
-    body: 'hello',
-    version: T0 + 1_000,
-    ...fields,
-  })
-  const chat = (base: { token: string; app: number }, fields: Partial<ChatJob>): ChatJob => ({
-    op: 'create',
-    ...base,
-    chat: 1,
-    title: null,
-    version: T0,
-    ...fields,
-  })
+  const newApplication = () => newJobOwner(deps)
   const storedMessages = (app: number) =>
     deps.db
       .select({
@@ -63,17 +47,7 @@ describe('persist-messages consumer', () => {
       .innerJoin(chats, eq(chats.id, messages.chatId))
       .where(eq(chats.applicationId, app))
       .orderBy(chats.number, messages.number)
-  const storedChats = (app: number) =>
-    deps.db
-      .select({
-        number: chats.number,
-        title: chats.title,
-        createdAt: chats.createdAt,
-        updatedAt: chats.updatedAt,
-      })
-      .from(chats)
-      .where(eq(chats.applicationId, app))
-      .orderBy(chats.number)
+  const storedChats = (app: number) => storedChatsOf(deps.db, app)
 
   it('persists a batch and reports no failure', async () => {
     const base = await newApplication()

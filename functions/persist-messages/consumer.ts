@@ -3,7 +3,8 @@ import type { Deps } from '../../lib/deps.ts'
 import { processJobBatch } from '../../lib/job-report.ts'
 import { parseMessagePack } from '../../lib/jobs.ts'
 import type { Logger } from '../../lib/logger.ts'
-import { type PersistDeps, persistMessages } from '../../lib/persist.ts'
+import type { PersistDeps } from '../../lib/persistence/deps.ts'
+import { persistMessages } from '../../lib/persistence/messages.ts'
 import { createResend } from '../../lib/queue/batch.ts'
 
 export type PersistMessagesDeps = Omit<PersistDeps, 'logger'> & { logger: Logger } & Pick<

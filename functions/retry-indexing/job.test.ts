@@ -7,9 +7,11 @@ import type { Deps } from '../../lib/deps.ts'
 import type { MessageJob } from '../../lib/jobs.ts'
 import { silentLogger } from '../../lib/logger.ts'
 import { createMessage, updateMessage } from '../../lib/messages.ts'
-import { persistMessages } from '../../lib/persist.ts'
-import { countUnindexed, createSearch, initialIndexName, type Search } from '../../lib/search.ts'
-import { createTestDeps, drainQueues } from '../../tests/harness.ts'
+import { persistMessages } from '../../lib/persistence/messages.ts'
+import { createSearch, type Search } from '../../lib/search/client.ts'
+import { initialIndexName } from '../../lib/search/index-settings.ts'
+import { countUnindexed } from '../../lib/search/outbox.ts'
+import { createTestDeps, drainQueues, poolOf, refreshSearch } from '../../tests/harness.ts'
 import { createRetryIndexingJob } from './job.ts'
 
 describe('createRetryIndexingJob', () => {
@@ -19,14 +21,14 @@ describe('createRetryIndexingJob', () => {
   let token: string
 
   const numbersFor = async (q: string) => {
-    await deps.search.refresh()
+    await refreshSearch(deps)
     const chatId = (await readChatId()) ?? 0
     return (await deps.search.search(chatId, { q, limit: 100, offset: 0 })).data
       .map((hit) => hit.number)
       .sort()
   }
   const readChatId = async () => {
-    const [rows] = await deps.database.pool.query(
+    const [rows] = await poolOf(deps).query(
       'SELECT c.id FROM chats c JOIN applications a ON a.id = c.application_id WHERE a.token = ? AND c.number = 1',
       [token],
     )
@@ -144,11 +146,10 @@ describe('createRetryIndexingJob', () => {
     if (keys.length > 0) await deps.redis.del(...keys.map((key) => key.slice(prefix.length)))
 
     const summary = await createRetryIndexingJob(deps)()
-    await deps.search.refresh()
-    const [chat] = await deps.database.pool.query(
-      'SELECT id FROM chats WHERE application_id = ? AND number = 1',
-      [app],
-    )
+    await refreshSearch(deps)
+    const [chat] = await poolOf(deps).query('SELECT id FROM chats WHERE application_id = ? AND number = 1', [
+      app,
+    ])
     const chatId = (chat as Array<{ id: number }>)[0]!.id
     const { count } = await deps.search.client.count({
       index: deps.search.alias,
@@ -159,6 +160,6 @@ describe('createRetryIndexingJob', () => {
     expect(count).toBe(10_000)
     expect(await countUnindexed(deps.db)).toBe(0)
     // The worker's database is shared with the files after this one (a reindex test copies it all).
-    await deps.database.pool.query('DELETE FROM messages WHERE chat_id = ?', [chatId])
+    await poolOf(deps).query('DELETE FROM messages WHERE chat_id = ?', [chatId])
   })
 })

@@ -7,9 +7,10 @@ import { createChat } from '../../lib/chats.ts'
 import type { Deps } from '../../lib/deps.ts'
 import { silentLogger } from '../../lib/logger.ts'
 import { createMessage, updateMessage } from '../../lib/messages.ts'
-import { createSearch, initialIndexName } from '../../lib/search.ts'
+import { createSearch } from '../../lib/search/client.ts'
+import { initialIndexName } from '../../lib/search/index-settings.ts'
 import { expectShape } from '../../tests/factories.ts'
-import { createTestDeps, drainQueues } from '../../tests/harness.ts'
+import { createTestDeps, drainQueues, refreshSearch } from '../../tests/harness.ts'
 import { createSearchMessagesApp } from './app.ts'
 
 describe('GET /applications/:token/chats/:chat/messages/search', () => {
@@ -27,7 +28,7 @@ describe('GET /applications/:token/chats/:chat/messages/search', () => {
   }
   const persist = async () => {
     await drainQueues(deps)
-    await deps.search.refresh()
+    await refreshSearch(deps)
   }
 
   beforeAll(async () => {

@@ -3,7 +3,8 @@ import type { Db } from '../../lib/db.ts'
 import { createApi } from '../../lib/http/api.ts'
 import { defineRoute } from '../../lib/http/validate.ts'
 import type { Logger } from '../../lib/logger.ts'
-import { type Search, searchMessages } from '../../lib/search.ts'
+import type { Search } from '../../lib/search/client.ts'
+import { searchMessages } from '../../lib/search/resolve-chat.ts'
 
 export type SearchMessagesDeps = { db: Db; search: Pick<Search, 'search'>; logger: Logger }
 

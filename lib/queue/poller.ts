@@ -19,6 +19,84 @@ const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 /** A poller's deletes and visibility changes: short calls, bounded so that a stop always ends. */
 const CALL_TIMEOUT_MS = 10_000
 
+/** One receive (up to 10 messages, long-polling `waitSeconds`), as the records of Lambda's SQSEvent. */
+export const receiveRecords = async (
+  sqs: SQSClient,
+  queueUrl: string,
+  queueArn: string,
+  waitSeconds: number,
+): Promise<SQSRecord[]> => {
+  // Not aborted on stop: SQS may hand messages to a receive the client gave up on, and they
+  // would then wait out their visibility timeout with one receive spent. Only an SQS that does
+  // not answer at all (well past the long poll) is given up on, so that a stop always ends.
+  const { Messages = [] } = await sqs.send(
+    new ReceiveMessageCommand({
+      QueueUrl: queueUrl,
+      MaxNumberOfMessages: 10,
+      WaitTimeSeconds: waitSeconds,
+      MessageSystemAttributeNames: [
+        'ApproximateReceiveCount',
+        'SentTimestamp',
+        'ApproximateFirstReceiveTimestamp',
+      ],
+    }),
+    deadline((waitSeconds + 5) * 1000),
+  )
+  return Messages.map((message) => ({
+    messageId: message.MessageId!,
+    receiptHandle: message.ReceiptHandle!,
+    body: message.Body ?? '',
+    attributes: {
+      ApproximateReceiveCount: message.Attributes?.ApproximateReceiveCount ?? '1',
+      SentTimestamp: message.Attributes?.SentTimestamp ?? '0',
+      SenderId: '',
+      ApproximateFirstReceiveTimestamp: message.Attributes?.ApproximateFirstReceiveTimestamp ?? '0',
+    },
+    messageAttributes: {},
+    md5OfBody: message.MD5OfBody ?? '',
+    eventSource: 'aws:sqs',
+    eventSourceARN: queueArn,
+    awsRegion: '',
+  }))
+}
+
+/** Deletes the done records, retrying the entries SQS refuses; what stays is redelivered (idempotent). */
+export const deleteDone = async (
+  sqs: SQSClient,
+  queueUrl: string,
+  records: SQSRecord[],
+  logger: Pick<Logger, 'warn' | 'error'>,
+) => {
+  let pending = records
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const { Failed = [] } = await sqs.send(
+        new DeleteMessageBatchCommand({
+          QueueUrl: queueUrl,
+          Entries: pending.map((record, index) => ({
+            Id: String(index),
+            ReceiptHandle: record.receiptHandle,
+          })),
+        }),
+        deadline(CALL_TIMEOUT_MS),
+      )
+      const refused = new Set(Failed.map((entry) => Number(entry.Id)))
+      pending = pending.filter((_, index) => refused.has(index))
+      if (pending.length === 0) return
+      logger.warn('SQS refused some deletes', { count: pending.length, code: Failed[0]?.Code, attempt })
+    } catch (error) {
+      logger.warn('deleting done jobs failed', { err: error, attempt })
+    }
+    if (attempt === 4) {
+      logger.error('done jobs could not be deleted; they will be delivered again', {
+        count: pending.length,
+      })
+      return
+    }
+    await pause(100 * 2 ** attempt)
+  }
+}
+
 /**
  * Long-polls a queue and hands each batch, shaped as Lambda's SQSEvent, to the same consumer
  * function the cloud runs. Deletes what succeeded; failures come back after a short backoff
@@ -104,72 +182,9 @@ export const startPoller = (
     }
   }
 
-  /** Deletes the done records, retrying the entries SQS refuses; what stays is redelivered (idempotent). */
-  const deleteDone = async (records: SQSRecord[]) => {
-    let pending = records
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const { Failed = [] } = await sqs.send(
-          new DeleteMessageBatchCommand({
-            QueueUrl: queueUrl,
-            Entries: pending.map((record, index) => ({
-              Id: String(index),
-              ReceiptHandle: record.receiptHandle,
-            })),
-          }),
-          deadline(CALL_TIMEOUT_MS),
-        )
-        const refused = new Set(Failed.map((entry) => Number(entry.Id)))
-        pending = pending.filter((_, index) => refused.has(index))
-        if (pending.length === 0) return
-        logger.warn('SQS refused some deletes', { count: pending.length, code: Failed[0]?.Code, attempt })
-      } catch (error) {
-        logger.warn('deleting done jobs failed', { err: error, attempt })
-      }
-      if (attempt === 4) {
-        logger.error('done jobs could not be deleted; they will be delivered again', {
-          count: pending.length,
-        })
-        return
-      }
-      await pause(100 * 2 ** attempt)
-    }
-  }
-
   const pollOnce = async () => {
-    // Not aborted on stop: SQS may hand messages to a receive the client gave up on, and they
-    // would then wait out their visibility timeout with one receive spent. Only an SQS that does
-    // not answer at all (well past the long poll) is given up on, so that a stop always ends.
-    const { Messages = [] } = await sqs.send(
-      new ReceiveMessageCommand({
-        QueueUrl: queueUrl,
-        MaxNumberOfMessages: 10,
-        WaitTimeSeconds: waitSeconds,
-        MessageSystemAttributeNames: [
-          'ApproximateReceiveCount',
-          'SentTimestamp',
-          'ApproximateFirstReceiveTimestamp',
-        ],
-      }),
-      deadline((waitSeconds + 5) * 1000),
-    )
-    if (Messages.length === 0) return
-    const records: SQSRecord[] = Messages.map((message) => ({
-      messageId: message.MessageId!,
-      receiptHandle: message.ReceiptHandle!,
-      body: message.Body ?? '',
-      attributes: {
-        ApproximateReceiveCount: message.Attributes?.ApproximateReceiveCount ?? '1',
-        SentTimestamp: message.Attributes?.SentTimestamp ?? '0',
-        SenderId: '',
-        ApproximateFirstReceiveTimestamp: message.Attributes?.ApproximateFirstReceiveTimestamp ?? '0',
-      },
-      messageAttributes: {},
-      md5OfBody: message.MD5OfBody ?? '',
-      eventSource: 'aws:sqs',
-      eventSourceARN: queueArn,
-      awsRegion: '',
-    }))
+    const records = await receiveRecords(sqs, queueUrl, queueArn, waitSeconds)
+    if (records.length === 0) return
     // Another loop found the services down while this one waited: give the jobs back untouched.
     if (outage) {
       await setVisibility(records, () => 0).catch(() => undefined)
@@ -186,7 +201,7 @@ export const startPoller = (
     }
     const done = records.filter((record) => !failedIds.has(record.messageId))
     const failed = records.filter((record) => failedIds.has(record.messageId))
-    if (done.length > 0) await deleteDone(done)
+    if (done.length > 0) await deleteDone(sqs, queueUrl, done, logger)
     if (isOutage) return waitForRecovery()
     if (failed.length > 0) {
       await setVisibility(failed, (record) =>

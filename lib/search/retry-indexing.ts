@@ -2,14 +2,9 @@ import type { Db } from '../db.ts'
 import { acquireJobLock } from '../lock.ts'
 import type { Logger } from '../logger.ts'
 import type { Redis } from '../redis.ts'
-import {
-  countUnindexed,
-  isUnavailable,
-  loadUnindexedPage,
-  type Search,
-  settleIndexed,
-  type UnindexedCursor,
-} from '../search.ts'
+import type { Search } from './client.ts'
+import { isUnavailable } from './errors.ts'
+import { countUnindexed, loadUnindexedPage, settleIndexed, type UnindexedCursor } from './outbox.ts'
 
 export interface RetryIndexingDeps {
   db: Db

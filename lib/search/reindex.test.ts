@@ -1,13 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createApplication } from '../lib/applications.ts'
-import { createChat } from '../lib/chats.ts'
-import type { Deps } from '../lib/deps.ts'
-import type { MessageJob } from '../lib/jobs.ts'
-import { createMessage, updateMessage } from '../lib/messages.ts'
-import { persistMessages } from '../lib/persist.ts'
-import { resolveChatId } from '../lib/search.ts'
-import { type ReindexProgress, reindex } from '../scripts/reindex.ts'
-import { createTestDeps, drainQueues } from './harness.ts'
+import { createTestDeps, drainQueues, refreshSearch } from '../../tests/harness.ts'
+import { createApplication } from '../applications.ts'
+import { createChat } from '../chats.ts'
+import type { Deps } from '../deps.ts'
+import type { MessageJob } from '../jobs.ts'
+import { createMessage, updateMessage } from '../messages.ts'
+import { persistMessages } from '../persistence/messages.ts'
+import { type ReindexProgress, reindex } from './reindex.ts'
+import { resolveChatId } from './resolve-chat.ts'
 
 describe('npm run reindex', () => {
   let deps: Deps
@@ -15,7 +15,7 @@ describe('npm run reindex', () => {
   let chatId: number
 
   const numbersFor = async (q: string) => {
-    await deps.search.refresh()
+    await refreshSearch(deps)
     return (await deps.search.search(chatId, { q, limit: 100, offset: 0 })).data
       .map((hit) => hit.number)
       .sort((a, b) => a - b)
@@ -86,7 +86,7 @@ describe('npm run reindex', () => {
       afterBatch: () =>
         persistMessages(deps, [job({ op: 'update', body: 'edited an hour ago', version: hourAgo + 1 })]),
     })
-    await deps.search.refresh()
+    await refreshSearch(deps)
     const hits = await deps.search.search(lateChat, { q: 'an hour ago', limit: 10, offset: 0 })
 
     expect(hits.data.map((hit) => hit.body)).toEqual(['edited an hour ago'])

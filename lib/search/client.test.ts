@@ -1,16 +1,11 @@
 import type { estypes } from '@elastic/elasticsearch'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { testConfig } from '../tests/harness.ts'
-import { UnavailableError } from './errors.ts'
-import { silentLogger } from './logger.ts'
-import {
-  createSearch,
-  documentId,
-  INDEX_MAPPINGS,
-  initialIndexName,
-  type MessageDocument,
-  type Search,
-} from './search.ts'
+import { testConfig } from '../../tests/harness.ts'
+import { UnavailableError } from '../errors.ts'
+import { silentLogger } from '../logger.ts'
+import { createSearch, type Search } from './client.ts'
+import { documentId, type MessageDocument } from './document.ts'
+import { INDEX_MAPPINGS, initialIndexName } from './index-settings.ts'
 
 const DEAD_ENGINE = 'http://127.0.0.1:1'
 

@@ -1,0 +1,64 @@
+import { and, eq, or } from 'drizzle-orm'
+import { chats } from '../../db/schema.ts'
+import { retryOnDeadlock } from '../db.ts'
+import { acceptedAt, type ChatJob } from '../jobs.ts'
+import { DIRTY_APPLICATIONS_KEY } from '../keys.ts'
+import { markDirty, raise } from './bookkeeping.ts'
+import { collapse, pad } from './collapse.ts'
+import { failCollisions } from './collisions.ts'
+import type { PersistDeps } from './deps.ts'
+import { versionedUpsert } from './upsert.ts'
+
+/**
+ * Persists chat creations and title updates: one multi-row upsert per batch, and a read-back of
+ * the created rows' owners.
+ */
+export const persistChats = async (deps: PersistDeps, jobs: ChatJob[]): Promise<void> => {
+  if (jobs.length === 0) return
+  const rows = collapse(jobs, (job) => `${pad(job.app)}:${pad(job.chat)}`).map(
+    ({ winner, createdAt, createVersion }) => ({
+      applicationId: winner.app,
+      number: winner.chat,
+      title: winner.title,
+      titleVersion: winner.version,
+      createdAt,
+      updatedAt: acceptedAt(winner.version),
+      createVersion,
+    }),
+  )
+  await retryOnDeadlock(() =>
+    deps.db
+      .insert(chats)
+      .values(rows)
+      .onDuplicateKeyUpdate({
+        set: versionedUpsert(
+          { key: 'title', column: 'title' },
+          { key: 'titleVersion', column: 'title_version' },
+        ),
+      }),
+  )
+  const stored = await deps.db
+    .select({
+      app: chats.applicationId,
+      chat: chats.number,
+      createVersion: chats.createVersion,
+      collisionVersion: chats.collisionVersion,
+      version: chats.titleVersion,
+    })
+    .from(chats)
+    .where(
+      or(...rows.map((row) => and(eq(chats.applicationId, row.applicationId), eq(chats.number, row.number)))),
+    )
+  const storedOf = new Map(stored.map((row) => [`${row.app}:${row.chat}`, row]))
+
+  await markDirty(
+    deps,
+    DIRTY_APPLICATIONS_KEY,
+    rows.map((row) => row.applicationId),
+  )
+  await raise(
+    deps,
+    jobs.map((job) => ({ token: job.token, field: 'n', number: job.chat })),
+  )
+  failCollisions(deps, jobs, (job) => storedOf.get(`${job.app}:${job.chat}`))
+}

@@ -1,0 +1,153 @@
+import { and, eq, inArray, or, sql } from 'drizzle-orm'
+import { chats, messages } from '../../db/schema.ts'
+import { type Db, retryOnDeadlock } from '../db.ts'
+import { acceptedAt, type MessageJob } from '../jobs.ts'
+import { DIRTY_APPLICATIONS_KEY, DIRTY_CHATS_KEY } from '../keys.ts'
+import { publishLiveMessages } from '../live/log.ts'
+import { toMessageOutput } from '../messages.ts'
+import type { MessageDocument } from '../search/document.ts'
+import { byKeys } from '../search/documents.ts'
+import { markUnindexed } from '../search/outbox.ts'
+import { markDirty, raise } from './bookkeeping.ts'
+import { collapse, pad } from './collapse.ts'
+import { failCollisions } from './collisions.ts'
+import type { PersistDeps } from './deps.ts'
+import { versionedUpsert } from './upsert.ts'
+
+/** Writes documents to the index; those that fail wait in the outbox (their rows), never lost. */
+const indexMessages = async (deps: Pick<PersistDeps, 'db' | 'search'>, documents: MessageDocument[]) => {
+  const { failed } = await deps.search.bulkIndex(documents)
+  // If MySQL is down too, this throws: the batch fails and SQS delivers it again.
+  await markUnindexed(deps.db, failed)
+}
+
+type ChatRef = { app: number; chat: number }
+
+/**
+ * Finds the chats' ids; creates bare rows for chats whose own job has not arrived yet, and says
+ * which (their applications' chat counts change).
+ */
+const resolveChatIds = async (db: Db, refs: ChatRef[], fallbackTime: Map<string, Date>) => {
+  const keyOf = (ref: ChatRef) => `${ref.app}:${ref.chat}`
+  const byApp = new Map<number, number[]>()
+  for (const ref of refs) byApp.set(ref.app, [...(byApp.get(ref.app) ?? []), ref.chat])
+  const select = () =>
+    db
+      .select({ id: chats.id, app: chats.applicationId, chat: chats.number })
+      .from(chats)
+      .where(
+        or(
+          ...[...byApp].map(([app, numbers]) =>
+            and(eq(chats.applicationId, app), inArray(chats.number, numbers)),
+          ),
+        ),
+      )
+  const ids = new Map((await select()).map((row) => [keyOf(row), row.id]))
+  const missing = refs.filter((ref) => !ids.has(keyOf(ref)))
+  if (missing.length > 0) {
+    await retryOnDeadlock(() =>
+      db
+        .insert(chats)
+        .values(
+          missing.map((ref) => {
+            const at = fallbackTime.get(keyOf(ref))!
+            return {
+              applicationId: ref.app,
+              number: ref.chat,
+              title: null,
+              titleVersion: 0,
+              createdAt: at,
+              updatedAt: at,
+            }
+          }),
+        )
+        .onDuplicateKeyUpdate({ set: { id: sql`id` } }),
+    )
+    for (const row of await select()) ids.set(keyOf(row), row.id)
+  }
+  return { chatIdOf: (ref: ChatRef) => ids.get(keyOf(ref))!, created: missing }
+}
+
+/**
+ * Persists message creations and body updates: a lookup of the chats, one multi-row upsert, a
+ * read-back of the rows as stored, and one bulk request to the search index.
+ */
+export const persistMessages = async (deps: PersistDeps, jobs: MessageJob[]): Promise<void> => {
+  if (jobs.length === 0) return
+  const collapsed = collapse(jobs, (job) => `${pad(job.app)}:${pad(job.chat)}:${pad(job.message)}`)
+  const chatRefs = new Map<string, ChatRef>()
+  const chatTimes = new Map<string, Date>()
+  for (const { winner, createdAt } of collapsed) {
+    const key = `${winner.app}:${winner.chat}`
+    chatRefs.set(key, { app: winner.app, chat: winner.chat })
+    if (!chatTimes.has(key) || createdAt < chatTimes.get(key)!) chatTimes.set(key, createdAt)
+  }
+  const { chatIdOf, created } = await resolveChatIds(deps.db, [...chatRefs.values()], chatTimes)
+
+  const rows = collapsed.map(({ winner, createdAt, createVersion }) => ({
+    chatId: chatIdOf(winner),
+    number: winner.message,
+    body: winner.body,
+    bodyVersion: winner.version,
+    createdAt,
+    updatedAt: acceptedAt(winner.version),
+    createVersion,
+  }))
+  await retryOnDeadlock(() =>
+    deps.db
+      .insert(messages)
+      .values(rows)
+      .onDuplicateKeyUpdate({
+        set: {
+          ...versionedUpsert({ key: 'body', column: 'body' }, { key: 'bodyVersion', column: 'body_version' }),
+          persistedAt: sql`CURRENT_TIMESTAMP(3)`,
+        },
+      }),
+  )
+
+  // Index what MySQL now holds, not what this batch carried: an older job must not reach the index.
+  const stored = await deps.db.select().from(messages).where(byKeys(rows))
+  const chatOf = new Map(collapsed.map(({ winner }) => [chatIdOf(winner), winner]))
+  const documents: MessageDocument[] = stored.map((row) => ({
+    applicationId: chatOf.get(row.chatId)!.app,
+    chatId: row.chatId,
+    chatNumber: chatOf.get(row.chatId)!.chat,
+    number: row.number,
+    body: row.body,
+    version: row.bodyVersion,
+    createdAt: row.createdAt,
+    updatedAt: row.updatedAt,
+  }))
+  // Live streams get what MySQL now holds; a failure retries the batch (the log drops repeats).
+  await publishLiveMessages(
+    deps.redis,
+    documents.map((document, i) => ({
+      token: chatOf.get(document.chatId)!.token,
+      chat: document.chatNumber,
+      message: toMessageOutput(stored[i]!),
+      version: document.version,
+    })),
+  )
+  await indexMessages(deps, documents)
+
+  await markDirty(
+    deps,
+    DIRTY_CHATS_KEY,
+    rows.map((row) => row.chatId),
+  )
+  await markDirty(
+    deps,
+    DIRTY_APPLICATIONS_KEY,
+    created.map((ref) => ref.app),
+  )
+  const tokenOf = new Map(jobs.map((job) => [job.app, job.token]))
+  await raise(deps, [
+    ...jobs.map((job) => ({ token: job.token, field: `m:${job.chat}`, number: job.message })),
+    ...created.map((ref) => ({ token: tokenOf.get(ref.app)!, field: 'n', number: ref.chat })),
+  ])
+
+  const storedOf = new Map(
+    stored.map((row) => [`${row.chatId}:${row.number}`, { ...row, version: row.bodyVersion }]),
+  )
+  failCollisions(deps, jobs, (job) => storedOf.get(`${chatIdOf(job)}:${job.message}`))
+}

@@ -1,0 +1,52 @@
+/** One hit as the API returns it. */
+export interface SearchHit {
+  number: number
+  body: string
+  created_at: string
+  updated_at: string
+  highlight: string
+}
+
+export interface SearchPage {
+  data: SearchHit[]
+  total: number
+}
+
+/** What a bulk write did: documents that landed (or were already newer) and those to retry. */
+
+// Lucene's SimpleHTMLEncoder, which `encoder: html` applies to highlights; used when a hit comes
+// back without one, so that `highlight` is always escaped the same way.
+const HTML_ESCAPES: Record<string, string> = {
+  '"': '&quot;',
+  '&': '&amp;',
+  '<': '&lt;',
+  '>': '&gt;',
+  "'": '&#x27;',
+  '/': '&#x2F;',
+}
+export const escapeHtml = (text: string) => text.replace(/["&<>'/]/g, (char) => HTML_ESCAPES[char]!)
+
+/** The body query for `q` (already trimmed). Plain text only: the engine never parses q. */
+export const bodyQuery = (q: string) => {
+  // The n-gram tokenizers count code points, so the choice of subfield must too.
+  const length = [...q].length
+  const substring =
+    length >= 3
+      ? { match_phrase: { 'body.ngram': { query: q } } }
+      : {
+          bool: {
+            should: [
+              { match_phrase: { 'body.chars': { query: q } } },
+              // Mapping v1's field, for an index that `npm run reindex` has not replaced yet.
+              { match: { 'body.short': { query: q } } },
+            ],
+          },
+        }
+  return {
+    bool: {
+      must: [substring],
+      // Ranks whole-word matches above matches inside words; never decides whether a message matches.
+      should: [{ match_phrase: { body: { query: q } } }],
+    },
+  }
+}
