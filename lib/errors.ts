@@ -4,10 +4,48 @@ export interface ErrorDetail {
   message: string
 }
 
-/** Base of every error the API renders on purpose: a fixed status and a stable snake_case code. */
+/**
+ * Every error code the API answers with, its status, and what it means (the OpenAPI description of
+ * each status lists its codes from here). The first code of a status is the one Hono's own errors get.
+ */
+export const ERROR_CODES = {
+  invalid_json: { status: 400, means: 'body not JSON or not an object' },
+  invalid_parameter: { status: 400, means: 'malformed query parameter or Idempotency-Key' },
+  not_found: { status: 404, means: 'unknown token, chat or message' },
+  method_not_allowed: { status: 405, means: 'another method is allowed here (Allow)' },
+  numbers_exhausted: {
+    status: 409,
+    means:
+      'the chat (or application) already holds number 2147483647, the highest a chat or message can have',
+  },
+  payload_too_large: { status: 413, means: 'body over 64 KiB' },
+  unsupported_media_type: { status: 415, means: 'body not application/json' },
+  validation_failed: { status: 422, means: 'details name each field' },
+  idempotency_key_reused: { status: 422, means: 'the same Idempotency-Key came with another body' },
+  rate_limited: {
+    status: 429,
+    means:
+      'over WRITE_RATE_LIMIT_PER_S writes a second, or LIVE_STREAMS_PER_APPLICATION open streams, for this application (Retry-After)',
+  },
+  unavailable: {
+    status: 503,
+    means:
+      'a backing service is down (Retry-After). For a chat or message write the message says whether it may still have happened (SQS did not confirm in time); a create retried with the same Idempotency-Key gets the same number',
+  },
+} as const satisfies Record<string, { status: number; means: string }>
+
+export type ErrorCode = keyof typeof ERROR_CODES
+export type ErrorStatus = (typeof ERROR_CODES)[ErrorCode]['status']
+
+const ALL_CODES = Object.keys(ERROR_CODES) as ErrorCode[]
+
+/** The codes a status can carry, in the table's order. */
+export const codesOf = (status: number): ErrorCode[] =>
+  ALL_CODES.filter((code) => ERROR_CODES[code].status === status)
+
+/** Base of every error the API renders on purpose: a stable snake_case code and the status it has. */
 export abstract class AppError extends Error {
-  abstract readonly status: 400 | 404 | 405 | 409 | 413 | 415 | 422 | 429 | 503
-  abstract readonly code: string
+  abstract readonly code: ErrorCode
   readonly details: ErrorDetail[]
   readonly headers: Record<string, string>
 
@@ -20,25 +58,25 @@ export abstract class AppError extends Error {
     this.details = options.details ?? []
     this.headers = options.headers ?? {}
   }
+
+  get status(): ErrorStatus {
+    return ERROR_CODES[this.code].status
+  }
 }
 
 export class InvalidJsonError extends AppError {
-  readonly status = 400
   readonly code = 'invalid_json'
 }
 
 export class InvalidParameterError extends AppError {
-  readonly status = 400
   readonly code = 'invalid_parameter'
 }
 
 export class NotFoundError extends AppError {
-  readonly status = 404
   readonly code = 'not_found'
 }
 
 export class MethodNotAllowedError extends AppError {
-  readonly status = 405
   readonly code = 'method_not_allowed'
   constructor(method: string, allowed: string[]) {
     super(`${method} is not allowed here; use ${allowed.join(', ')}`, {
@@ -48,22 +86,18 @@ export class MethodNotAllowedError extends AppError {
 }
 
 export class PayloadTooLargeError extends AppError {
-  readonly status = 413
   readonly code = 'payload_too_large'
 }
 
 export class UnsupportedMediaTypeError extends AppError {
-  readonly status = 415
   readonly code = 'unsupported_media_type'
 }
 
 export class ValidationError extends AppError {
-  readonly status = 422
   readonly code = 'validation_failed'
 }
 
 export class IdempotencyKeyReusedError extends AppError {
-  readonly status = 422
   readonly code = 'idempotency_key_reused'
 }
 
@@ -72,12 +106,10 @@ export class IdempotencyKeyReusedError extends AppError {
  * MySQL's unsigned int and the search index's integer. Refused before the number is taken.
  */
 export class NumbersExhaustedError extends AppError {
-  readonly status = 409
   readonly code = 'numbers_exhausted'
 }
 
 export class RateLimitedError extends AppError {
-  readonly status = 429
   readonly code = 'rate_limited'
   constructor(message: string, retryAfterSeconds: number) {
     super(message, { headers: { 'Retry-After': String(retryAfterSeconds) } })
@@ -89,7 +121,6 @@ export class RateLimitedError extends AppError {
  * the default one where the client must know more (a create that may have happened).
  */
 export class UnavailableError extends AppError {
-  readonly status = 503
   readonly code = 'unavailable'
   constructor(
     service: string,

@@ -1,3 +1,4 @@
+import { docsRoutes } from '../../lib/api/routes.ts'
 import { createApi } from '../../lib/http/api.ts'
 import { buildOpenApiDocument } from '../../lib/http/openapi.ts'
 import type { Logger } from '../../lib/logger.ts'
@@ -10,9 +11,9 @@ const DOCS_PAGE = `<!doctype html>
     <meta name="viewport" content="width=device-width, initial-scale=1" />
   </head>
   <body>
-    <script id="api-reference" data-url="/openapi.json"></script>
+    <script id="api-reference" data-url="${docsRoutes.openApi.path}"></script>
     <script src="https://cdn.jsdelivr.net/npm/@scalar/api-reference@1"></script>
-    <noscript>The description is at <a href="/openapi.json">/openapi.json</a>.</noscript>
+    <noscript>The description is at <a href="${docsRoutes.openApi.path}">${docsRoutes.openApi.path}</a>.</noscript>
   </body>
 </html>
 `
@@ -20,6 +21,6 @@ const DOCS_PAGE = `<!doctype html>
 export const createDocsApp = (deps: { logger: Logger }) => {
   const document = buildOpenApiDocument()
   return createApi(deps.logger)
-    .get('/openapi.json', (c) => c.json(document))
-    .get('/docs', (c) => c.html(DOCS_PAGE))
+    .get(docsRoutes.openApi.path, (c) => c.json(document))
+    .get(docsRoutes.page.path, (c) => c.html(DOCS_PAGE))
 }

@@ -2,12 +2,13 @@ import { routes } from '../../lib/api/routes.ts'
 import { getChat } from '../../lib/chats.ts'
 import type { Db } from '../../lib/db.ts'
 import { createApi } from '../../lib/http/api.ts'
-import { numberParam, tokenParam } from '../../lib/http/validate.ts'
+import { defineRoute } from '../../lib/http/validate.ts'
 import type { Logger } from '../../lib/logger.ts'
 
 export type GetChatDeps = { db: Db; logger: Logger }
 
 export const createGetChatApp = (deps: GetChatDeps) =>
-  createApi(deps.logger).get(routes.getChat.path, async (c) =>
-    c.json(await getChat(deps, tokenParam(c), numberParam(c, 'chat')), 200),
-  )
+  defineRoute(createApi(deps.logger), routes.getChat, async (c) => {
+    const { token, chat } = c.req.valid('param')
+    return c.json(await getChat(deps, token, chat), 200)
+  })

@@ -2,6 +2,7 @@ import { routes } from '../../lib/api/routes.ts'
 import type { Backlog } from '../../lib/backlog.ts'
 import { UnavailableError } from '../../lib/errors.ts'
 import { createApi } from '../../lib/http/api.ts'
+import { defineRoute } from '../../lib/http/validate.ts'
 import type { Logger } from '../../lib/logger.ts'
 
 export interface HealthDeps {
@@ -30,26 +31,26 @@ const answerOf = async <T>(probe: () => Promise<T>): Promise<T | undefined> => {
 
 const isUp = (probe: () => Promise<unknown>) => answerOf(() => probe().then(() => true)).then(Boolean)
 
-export const createHealthApp = (deps: HealthDeps) =>
-  createApi(deps.logger)
-    .get(routes.health.path, (c) => c.json({ status: 'ok' as const }))
-    .get(routes.ready.path, async (c) => {
-      const names = Object.keys(deps.probes)
-      const [backlog, ...results] = await Promise.all([
-        deps.backlog && answerOf(() => deps.backlog!.current()),
-        ...names.map((name) => isUp(deps.probes[name]!)),
-      ])
-      const down = names.filter((_, i) => !results[i])
-      if (down.length > 0) {
-        throw new UnavailableError(`not ready: ${down.join(', ')}`, {
-          retryAfterSeconds: 5,
-          details: down.map((name) => ({ field: name, message: `${name} does not answer` })),
-        })
-      }
-      return c.json({
-        status: 'ready' as const,
-        services: Object.fromEntries(names.map((name) => [name, 'up'])),
-        // A dead-letter queue that is not empty needs an operator, not a restart: it stays ready.
-        ...(deps.backlog && { backlog: backlog ?? null }),
+export const createHealthApp = (deps: HealthDeps) => {
+  const app = defineRoute(createApi(deps.logger), routes.health, (c) => c.json({ status: 'ok' as const }))
+  return defineRoute(app, routes.ready, async (c) => {
+    const names = Object.keys(deps.probes)
+    const [backlog, ...results] = await Promise.all([
+      deps.backlog && answerOf(() => deps.backlog!.current()),
+      ...names.map((name) => isUp(deps.probes[name]!)),
+    ])
+    const down = names.filter((_, i) => !results[i])
+    if (down.length > 0) {
+      throw new UnavailableError(`not ready: ${down.join(', ')}`, {
+        retryAfterSeconds: 5,
+        details: down.map((name) => ({ field: name, message: `${name} does not answer` })),
       })
+    }
+    return c.json({
+      status: 'ready' as const,
+      services: Object.fromEntries(names.map((name) => [name, 'up'])),
+      // A dead-letter queue that is not empty needs an operator, not a restart: it stays ready.
+      ...(deps.backlog && { backlog: backlog ?? null }),
     })
+  })
+}

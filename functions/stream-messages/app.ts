@@ -1,9 +1,8 @@
 import { routes } from '../../lib/api/routes.ts'
-import { streamQuery } from '../../lib/api/schemas.ts'
 import { getChat } from '../../lib/chats.ts'
 import type { Db } from '../../lib/db.ts'
 import { createApi } from '../../lib/http/api.ts'
-import { numberParam, queryParams, tokenParam } from '../../lib/http/validate.ts'
+import { defineRoute } from '../../lib/http/validate.ts'
 import type { LiveHub, LiveSubscription } from '../../lib/live/hub.ts'
 import type { Logger } from '../../lib/logger.ts'
 
@@ -56,11 +55,10 @@ const dropWhenEnded = (
   })
 
 export const createStreamMessagesApp = (deps: StreamMessagesDeps) =>
-  createApi(deps.logger).get(routes.streamMessages.path, queryParams(streamQuery), async (c) => {
-    const token = tokenParam(c)
-    const chat = numberParam(c, 'chat')
+  defineRoute(createApi(deps.logger), routes.streamMessages, async (c) => {
+    const { token, chat } = c.req.valid('param')
     await getChat(deps, token, chat) // the JSON 404, before any stream starts
-    const cursor = c.req.header('last-event-id') ?? c.get('query').last_event_id
+    const cursor = c.req.header('last-event-id') ?? c.req.valid('query').last_event_id
     const subscription = await deps.live.subscribe(token, chat, cursor)
     void dropWhenEnded(
       subscription,

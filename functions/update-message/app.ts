@@ -1,19 +1,16 @@
 import { routes } from '../../lib/api/routes.ts'
 import type { AcceptDeps } from '../../lib/chats.ts'
 import { createApi } from '../../lib/http/api.ts'
-import { jsonBody, numberParam, tokenParam } from '../../lib/http/validate.ts'
+import { defineRoute } from '../../lib/http/validate.ts'
 import type { Logger } from '../../lib/logger.ts'
 import { messagePath, updateMessage } from '../../lib/messages.ts'
 
 export type UpdateMessageDeps = AcceptDeps & { logger: Logger }
 
-const [route] = routes.updateMessage
-
 export const createUpdateMessageApp = (deps: UpdateMessageDeps) =>
-  createApi(deps.logger).on(['PATCH', 'PUT'], route.path, jsonBody(route.body), async (c) => {
-    const token = tokenParam(c)
-    const chat = numberParam(c, 'chat')
-    const number = await updateMessage(deps, token, chat, numberParam(c, 'message'), c.get('body'), {
+  defineRoute(createApi(deps.logger), routes.updateMessage, async (c) => {
+    const { token, chat, message } = c.req.valid('param')
+    const number = await updateMessage(deps, token, chat, message, c.req.valid('json'), {
       requestId: c.get('requestId'),
     })
     return c.json({ number }, 202, { Location: messagePath(token, chat, number) })

@@ -1,6 +1,6 @@
 import { existsSync, readdirSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { allRoutes, type Method } from '../../lib/api/routes.ts'
+import { allRoutes, docsRoutes, type Method } from '../../lib/api/routes.ts'
 
 /** An HTTP API route as API Gateway spells it: `{token}` where Hono has `:token` or `:chat{[0-9]+}`. */
 export interface ApiRoute {
@@ -32,10 +32,7 @@ export const FUNCTION_KINDS: Readonly<Record<string, FunctionKind>> = {
   docs: {
     kind: 'http',
     operationIds: [],
-    extraRoutes: [
-      { method: 'GET', path: '/openapi.json' },
-      { method: 'GET', path: '/docs' },
-    ],
+    extraRoutes: Object.values(docsRoutes),
   },
   'create-chat': http('createChat'),
   'list-chats': http('listChats'),

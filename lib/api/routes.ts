@@ -207,5 +207,11 @@ export const routes = {
   },
 } satisfies Record<string, RouteSpec | readonly RouteSpec[]>
 
+/** The API's own description: served beside the API, not described in it. */
+export const docsRoutes = {
+  openApi: { method: 'GET', path: '/openapi.json' },
+  page: { method: 'GET', path: '/docs' },
+} as const satisfies Record<string, Pick<RouteSpec, 'method' | 'path'>>
+
 /** Every route, PATCH and PUT listed separately. The docs routes describe themselves. */
 export const allRoutes: RouteSpec[] = Object.values(routes).flat() as RouteSpec[]

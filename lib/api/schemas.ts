@@ -55,6 +55,25 @@ const positiveInt = (field: string, max: number) =>
 
 export const MAX_NUMBER = 2_147_483_647
 
+// Path parameters, by the name they have in lib/api/routes.ts paths. A value that fails one is a 404.
+
+const resourceNumber = (resource: string) =>
+  v.pipe(
+    v.number(),
+    v.integer(),
+    v.minValue(1),
+    v.maxValue(MAX_NUMBER),
+    v.description(`The ${resource} number`),
+  )
+
+export const pathParams = {
+  token: v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{32}$/), v.description('The application token')),
+  chat: resourceNumber('chat'),
+  message: resourceNumber('message'),
+}
+
+export type PathParam = keyof typeof pathParams
+
 export const pageQuery = v.object({
   limit: v.optional(positiveInt('limit', 100), '20'),
   after: v.optional(

@@ -18,7 +18,7 @@ const accessLines = () =>
 // Two function apps, as the server composes them: a body-reading POST and a streaming GET.
 const echoApp = () =>
   createApi(logger).post('/applications/:token/echo', jsonBody(v.object({ body: v.string() })), (c) =>
-    c.json({ length: c.get('body').body.length }, 202),
+    c.json({ length: c.req.valid('json').body.length }, 202),
   )
 let releaseStream: () => void = () => undefined
 const streamApp = () =>

@@ -5,9 +5,10 @@ import { bodyLimit } from 'hono/body-limit'
 import { HTTPException } from 'hono/http-exception'
 import type { RouterRoute } from 'hono/types'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
-import { allRoutes } from '../api/routes.ts'
+import { allRoutes, docsRoutes } from '../api/routes.ts'
 import {
   AppError,
+  codesOf,
   type ErrorDetail,
   MethodNotAllowedError,
   NotFoundError,
@@ -23,17 +24,6 @@ export interface ApiEnv {
 export const MAX_BODY_BYTES = 64 * 1024
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 
-const HTTP_EXCEPTION_CODES: Record<number, string> = {
-  400: 'invalid_json',
-  404: 'not_found',
-  405: 'method_not_allowed',
-  413: 'payload_too_large',
-  415: 'unsupported_media_type',
-  422: 'validation_failed',
-  429: 'rate_limited',
-  503: 'unavailable',
-}
-
 const errorBody = (code: string, message: string, details: ErrorDetail[] = []) => ({
   error: { code, message, details },
 })
@@ -46,7 +36,7 @@ export const toErrorResponse = (error: unknown, c: Context<ApiEnv>, logger: Logg
   }
   if (error instanceof HTTPException) {
     const status = error.status as ContentfulStatusCode
-    const code = HTTP_EXCEPTION_CODES[status] ?? 'internal'
+    const code = codesOf(status)[0] ?? 'internal'
     return c.json(errorBody(code, error.message || code.replaceAll('_', ' ')), status)
   }
   ;(c.get('logger') ?? logger).error('unhandled error', { err: error })
@@ -54,12 +44,7 @@ export const toErrorResponse = (error: unknown, c: Context<ApiEnv>, logger: Logg
 }
 
 // The docs routes describe the API rather than belong to it, but answer 405 like every other path.
-const DOCS_ROUTES = [
-  { method: 'GET', path: '/openapi.json' },
-  { method: 'GET', path: '/docs' },
-] as const
-
-const compiledRoutes = [...allRoutes, ...DOCS_ROUTES].map((route) => ({
+const compiledRoutes = [...allRoutes, ...Object.values(docsRoutes)].map((route) => ({
   method: route.method,
   pattern: new RegExp(
     `^${route.path.replace(/:[a-z]+(\{([^}]+)\})?/gi, (_all, _group, constraint) => `(${constraint ?? '[^/]+'})`)}$`,

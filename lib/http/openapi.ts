@@ -1,7 +1,9 @@
 import { toJsonSchema } from '@valibot/to-json-schema'
 import type * as v from 'valibot'
 import { allRoutes, type RouteSpec } from '../api/routes.ts'
-import { errorOutput } from '../api/schemas.ts'
+import { errorOutput, pathParams } from '../api/schemas.ts'
+import { codesOf, ERROR_CODES } from '../errors.ts'
+import { IDEMPOTENCY_KEY, paramNamesOf } from './validate.ts'
 
 type JsonObject = Record<string, unknown>
 
@@ -10,35 +12,19 @@ const schemaOf = (schema: v.GenericSchema, typeMode: 'input' | 'output'): JsonOb
   return json
 }
 
-const ERROR_DESCRIPTIONS: Record<number, string> = {
-  400: '`invalid_json` (body not JSON or not an object) or `invalid_parameter` (malformed query parameter or Idempotency-Key)',
-  404: '`not_found`: unknown token, chat or message',
-  409: '`numbers_exhausted`: the chat (or application) already holds number 2147483647, the highest a chat or message can have',
-  413: '`payload_too_large`: body over 64 KiB',
-  415: '`unsupported_media_type`: body not application/json',
-  422: '`validation_failed` (details name each field) or `idempotency_key_reused`',
-  429: '`rate_limited`: over WRITE_RATE_LIMIT_PER_S writes a second, or LIVE_STREAMS_PER_APPLICATION open streams, for this application (Retry-After)',
-  503: '`unavailable`: a backing service is down (Retry-After). For a chat or message write the message says whether it may still have happened (SQS did not confirm in time); a create retried with the same Idempotency-Key gets the same number',
-}
+/** The codes a status carries and what each means, from the one table of error codes. */
+const describeStatus = (status: number) =>
+  codesOf(status)
+    .map((code) => `\`${code}\`: ${ERROR_CODES[code].means}`)
+    .join('; or ')
 
 const toOpenApiPath = (path: string) => path.replace(/:([a-z]+)(\{[^}]+\})?/gi, '{$1}')
 
-const PARAMETER_DOCS: Record<string, JsonObject> = {
-  token: { description: 'The application token', schema: { type: 'string', pattern: '^[A-Za-z0-9_-]{32}$' } },
-  chat: { description: 'The chat number', schema: { type: 'integer', minimum: 1, maximum: 2147483647 } },
-  message: {
-    description: 'The message number',
-    schema: { type: 'integer', minimum: 1, maximum: 2147483647 },
-  },
-}
-
 const operationOf = (route: RouteSpec): JsonObject => {
-  const pathParams = [...route.path.matchAll(/:([a-z]+)/gi)].map(([, name]) => ({
-    name,
-    in: 'path',
-    required: true,
-    ...PARAMETER_DOCS[name!],
-  }))
+  const pathParameters = paramNamesOf(route.path).map((name) => {
+    const { description, ...schema } = schemaOf(pathParams[name], 'output')
+    return { name, in: 'path', required: true, description, schema }
+  })
   const queryParams = route.query
     ? Object.entries((schemaOf(route.query, 'input').properties ?? {}) as Record<string, JsonObject>).map(
         ([name, schema]) => ({
@@ -57,7 +43,7 @@ const operationOf = (route: RouteSpec): JsonObject => {
           required: false,
           description:
             'Retries with the same key and body within 24 hours get the same number and create nothing; the same key with another body is a 422.',
-          schema: { type: 'string', pattern: '^[\\x21-\\x7e]{1,255}$' },
+          schema: { type: 'string', pattern: IDEMPOTENCY_KEY.source },
         },
       ]
     : []
@@ -74,7 +60,7 @@ const operationOf = (route: RouteSpec): JsonObject => {
     route.errors.map((status) => [
       String(status),
       {
-        description: ERROR_DESCRIPTIONS[status],
+        description: describeStatus(status),
         content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
       },
     ]),
@@ -83,7 +69,7 @@ const operationOf = (route: RouteSpec): JsonObject => {
     operationId: route.operationId,
     summary: route.summary,
     tags: [route.tag],
-    parameters: [...pathParams, ...queryParams, ...headerParams],
+    parameters: [...pathParameters, ...queryParams, ...headerParams],
     ...(route.body && {
       requestBody: {
         required: !route.isBodyOptional,
