@@ -161,6 +161,9 @@ const main = async () => {
   const config = loadConfig(process.env)
   const logger = createLogger(config.LOG_LEVEL)
   const running = await startServer(config, createDeps(config, { logger }))
+  // A parent that started this process with an IPC channel (a process manager, the tests) learns
+  // the port it really got: with PORT=0 there is no port to guess, and none another process can take.
+  process.send?.({ listening: running.port })
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {
       running.stop().then(

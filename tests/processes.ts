@@ -34,16 +34,20 @@ export interface ServerProcess {
   kill(): Promise<void>
 }
 
-/** Starts `node functions/server.ts` in its own process and waits until /health answers. */
+/**
+ * Starts `node functions/server.ts` in its own process on a port of its own choosing (PORT=0; the
+ * server reports the port over IPC), and waits until /health answers. A port picked here and
+ * handed over could be taken by another test's process in between, and /health would then answer
+ * from that one.
+ */
 export const startServerProcess = async (
   env: Record<string, string>,
   { timeoutMs = 60_000 } = {},
 ): Promise<ServerProcess> => {
-  const port = await freePort()
   let output = ''
   const child = spawn(process.execPath, [SERVER_ENTRY], {
-    env: { PATH: process.env.PATH ?? '', ...env, PORT: String(port), HOST: '127.0.0.1' },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { PATH: process.env.PATH ?? '', ...env, PORT: '0', HOST: '127.0.0.1' },
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   })
   child.stdout!.on('data', (chunk) => {
     output = (output + chunk).slice(-20_000)
@@ -52,21 +56,21 @@ export const startServerProcess = async (
     output = (output + chunk).slice(-20_000)
   })
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
-  const url = `http://127.0.0.1:${port}`
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}:\n${output}`)
-    if (Date.now() > deadline) {
+  let timer: NodeJS.Timeout | undefined
+  const port = await new Promise<number>((resolve, reject) => {
+    child.on('message', (message: { listening?: number }) => {
+      if (typeof message?.listening === 'number') resolve(message.listening)
+    })
+    void exited.then((code) => reject(new Error(`server exited with ${code}:\n${output}`)))
+    timer = setTimeout(() => {
       child.kill('SIGKILL')
-      throw new Error(`server did not come up in ${timeoutMs} ms:\n${output}`)
-    }
-    const ok = await fetch(`${url}/health`).then(
-      (res) => res.ok,
-      () => false,
-    )
-    if (ok) break
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
+      reject(new Error(`server did not come up in ${timeoutMs} ms:\n${output}`))
+    }, timeoutMs)
+  }).finally(() => clearTimeout(timer))
+  child.disconnect()
+  const url = `http://127.0.0.1:${port}`
+  const res = await fetch(`${url}/health`)
+  if (!res.ok) throw new Error(`server on ${url} answered /health with ${res.status}:\n${output}`)
   return {
     url,
     child,
