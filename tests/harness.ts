@@ -11,10 +11,13 @@ import { runDatabasePrefix, runNames } from './run-resources.ts'
 
 const worker = process.env.VITEST_POOL_ID ?? process.env.VITEST_WORKER_ID ?? '0'
 
-/** One database per test worker and run, so test files in parallel workers never share rows. */
-export const workerDatabaseUrl = () => {
+/**
+ * One database per test worker and run, so test files in parallel workers never share rows; a
+ * `suffix` names another of the run's databases, for a file that needs one of its own.
+ */
+export const workerDatabaseUrl = (suffix = '') => {
   const url = new URL(serverUrl())
-  url.pathname = `/${runDatabasePrefix(inject('runId'))}w${worker}`
+  url.pathname = `/${runDatabasePrefix(inject('runId'))}w${worker}${suffix}`
   return url.toString()
 }
 

@@ -1,13 +1,19 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createTestDeps, drainQueues, refreshSearch } from '../../tests/harness.ts'
+import { createTestDeps, drainQueues, refreshSearch, workerDatabaseUrl } from '../../tests/harness.ts'
 import { createApplication } from '../applications.ts'
 import { createChat } from '../chats.ts'
+import { migrateDatabase } from '../db.ts'
 import type { Deps } from '../deps.ts'
 import type { MessageJob } from '../jobs.ts'
 import { createMessage, updateMessage } from '../messages.ts'
 import { persistMessages } from '../persistence/messages.ts'
 import { type ReindexProgress, reindex } from './reindex.ts'
 import { resolveChatId } from './resolve-chat.ts'
+
+// A reindex copies every message of its database: a database of this file's own keeps it to this
+// file's rows, whatever the test files before it in the same worker wrote.
+const databaseUrl = workerDatabaseUrl('_reindex')
+const ownDeps = () => createTestDeps({ DATABASE_URL: databaseUrl })
 
 describe('npm run reindex', () => {
   let deps: Deps
@@ -24,7 +30,8 @@ describe('npm run reindex', () => {
     Object.keys(await deps.search.client.indices.getAlias({ name: deps.search.alias }))
 
   beforeAll(async () => {
-    deps = await createTestDeps()
+    await migrateDatabase(databaseUrl)
+    deps = await ownDeps()
     token = (await createApplication(deps, { name: 'reindex' })).token
     await createChat(deps, token, {})
     for (let i = 1; i <= 25; i++) await createMessage(deps, token, 1, { body: `original message ${i}` })
@@ -43,7 +50,7 @@ describe('npm run reindex', () => {
 
     const summary = await reindex(deps, {
       batchSize: 10,
-      // No margin: the worker's database holds the rows of the files before this one too.
+      // No margin: the catch-up is asked to find the rows written during the rebuild, no others.
       catchUpMarginMs: 0,
       onProgress: (p) => progress.push(p),
       // Writes during the rebuild land in the old index, through the alias.
@@ -110,7 +117,7 @@ describe('npm run reindex', () => {
   })
 
   it('replaces a concrete index that took the alias name', async () => {
-    const other = await createTestDeps()
+    const other = await ownDeps()
     await other.search.client.indices.create({ index: other.search.alias })
 
     const summary = await reindex(other)
