@@ -52,18 +52,14 @@ const spawnNode = (args: string[], env: Record<string, string>) =>
   spawn(process.execPath, args, {
     cwd: ROOT,
     env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   })
 
+/** bench/server.ts sends the port it listens on over IPC. */
 const portOf = (child: ChildProcess) =>
   new Promise<number>((resolve, reject) => {
-    let buffer = ''
-    child.stdout!.on('data', (chunk) => {
-      buffer += chunk
-      const match = buffer.match(/READY (\d+)/)
-      if (match) resolve(Number(match[1]))
-    })
-    child.once('exit', (code) => reject(new Error(`server exited with ${code}: ${buffer}`)))
+    child.once('message', (port) => resolve(Number(port)))
+    child.once('exit', (code) => reject(new Error(`server exited with ${code}`)))
   })
 
 const recordRequestNs = () => {
