@@ -3,8 +3,8 @@ import { Redis as RedisClient } from 'ioredis'
 import { RateLimitedError, UnavailableError } from '../errors.ts'
 import type { Logger } from '../logger.ts'
 import { type Redis, withRedis } from '../redis.ts'
+import { createScript } from '../redis-script.ts'
 import { liveStreamKey, releaseHeldMessages } from './log.ts'
-import { createScript } from './script.ts'
 
 /**
  * What a stream writes, as Server-Sent Events bytes: a message event, a reset (cursor too old), or

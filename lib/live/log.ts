@@ -1,6 +1,6 @@
 import type { MessageOutput } from '../api/schemas.ts'
 import type { Redis } from '../redis.ts'
-import { createScript } from './script.ts'
+import { createScript } from '../redis-script.ts'
 
 // The live log of a chat is a Redis Stream that every server reads. The consumer that persisted a
 // batch appends the messages as MySQL holds them, through one script per chat that drops repeats

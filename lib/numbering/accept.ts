@@ -9,7 +9,7 @@ import {
 } from '../errors.ts'
 import { applicationKey, countersKey, idempotencyKey, rateKey } from '../keys.ts'
 import { withRedis } from '../redis.ts'
-import { type ScriptName, scripted } from './scripts.ts'
+import { type Reply, SCRIPTS, type ScriptName } from './scripts.ts'
 import { type SeedDeps, seedApplication, seedChats, seedMessages } from './seed.ts'
 
 // Numbering lives in Redis. Per application token there are two keys in one Cluster slot:
@@ -56,7 +56,6 @@ const runScript = async (
   idempotency: Idempotency | undefined,
   args: number[],
 ): Promise<Accepted> => {
-  const redis = scripted(deps.redis)
   const fingerprint = fingerprintOf(idempotency)
   const keys = [
     applicationKey(token),
@@ -66,13 +65,12 @@ const runScript = async (
   ]
   for (let attempt = 0; attempt < 4; attempt++) {
     const [status, app, number, version] = await withRedis(() =>
-      redis[script](
-        ...keys,
+      SCRIPTS[script]<Reply>(deps.redis, keys, [
         fingerprint,
-        String(IDEMPOTENCY_TTL_S),
-        String(deps.config.WRITE_RATE_LIMIT_PER_S),
-        ...args.map(String),
-      ),
+        IDEMPOTENCY_TTL_S,
+        deps.config.WRITE_RATE_LIMIT_PER_S,
+        ...args,
+      ]),
     )
     const applicationId = Number(app)
     switch (status) {

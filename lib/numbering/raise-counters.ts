@@ -1,5 +1,6 @@
 import { countersKey } from '../keys.ts'
 import type { Redis } from '../redis.ts'
+import { createScript } from '../redis-script.ts'
 
 // Persistence's part of numbering: after a write, pull a counter up to what was persisted. Its
 // script stands alone, so that the consumers load none of the request path's.
@@ -11,17 +12,7 @@ if current and tonumber(current) < tonumber(ARGV[2]) then redis.call('HSET', KEY
 return 0
 `
 
-type RaisingRedis = Redis & { raiseCounter(key: string, field: string, number: string): Promise<number> }
-
-const defined = new WeakSet<Redis>()
-
-const raising = (redis: Redis): RaisingRedis => {
-  if (!defined.has(redis)) {
-    redis.defineCommand('raiseCounter', { numberOfKeys: 1, lua: RAISE })
-    defined.add(redis)
-  }
-  return redis as RaisingRedis
-}
+const raise = createScript(RAISE)
 
 /**
  * Raises counters that exist to at least the numbers just persisted. After Redis lost its data and
@@ -36,10 +27,7 @@ export const raiseCounters = async (
     const key = `${item.token}|${item.field}`
     if ((highest.get(key)?.number ?? 0) < item.number) highest.set(key, item)
   }
-  const r = raising(redis)
   await Promise.all(
-    [...highest.values()].map((item) =>
-      r.raiseCounter(countersKey(item.token), item.field, String(item.number)),
-    ),
+    [...highest.values()].map((item) => raise(redis, [countersKey(item.token)], [item.field, item.number])),
   )
 }

@@ -1,5 +1,5 @@
 import { MAX_NUMBER } from '../api/schemas.ts'
-import type { Redis } from '../redis.ts'
+import { createScript } from '../redis-script.ts'
 
 // The Lua scripts of numbering (see accept.ts for the keys and the flow), as string constants:
 // they travel with the module under Node's type stripping and through the Lambda bundler alike.
@@ -98,20 +98,13 @@ if limited then return limited end
 return {'ok', app, ARGV[5], next_version()}
 `
 
-type Reply = [string, string?, string?, string?]
+export type Reply = [string, string?, string?, string?]
 export type ScriptName = 'createChat' | 'createMessage' | 'updateChat' | 'updateMessage'
-type ScriptedRedis = Redis & Record<ScriptName, (...args: string[]) => Promise<Reply>>
 
-const defined = new WeakSet<Redis>()
-
-/** Registers the scripts on a client once, as commands (EVALSHA, loaded on first use). */
-export const scripted = (redis: Redis): ScriptedRedis => {
-  if (!defined.has(redis)) {
-    redis.defineCommand('createChat', { numberOfKeys: 4, lua: CREATE_CHAT })
-    redis.defineCommand('createMessage', { numberOfKeys: 4, lua: CREATE_MESSAGE })
-    redis.defineCommand('updateChat', { numberOfKeys: 4, lua: UPDATE_CHAT })
-    redis.defineCommand('updateMessage', { numberOfKeys: 4, lua: UPDATE_MESSAGE })
-    defined.add(redis)
-  }
-  return redis as ScriptedRedis
+/** The numbering scripts, run by SHA (KEYS: application, counters, idempotency, rate). */
+export const SCRIPTS: Record<ScriptName, ReturnType<typeof createScript>> = {
+  createChat: createScript(CREATE_CHAT),
+  createMessage: createScript(CREATE_MESSAGE),
+  updateChat: createScript(UPDATE_CHAT),
+  updateMessage: createScript(UPDATE_MESSAGE),
 }

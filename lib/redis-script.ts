@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import type { Redis } from '../redis.ts'
+import type { Redis } from './redis.ts'
 
 /**
  * A Lua script run by its SHA, sent in full only when Redis lacks it. (ioredis's defineCommand
