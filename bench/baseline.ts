@@ -30,7 +30,7 @@ const app = new Hono()
   .get('/health', (c) => c.json({ status: 'ok' }))
   .get('/applications/:token', async (c) => {
     const [rows] = await pool.query<RowDataPacket[]>(
-      'select `id`, `token`, `name`, `chats_count`, `created_at`, `updated_at` from `applications` where `applications`.`token` = ? limit ?',
+      'select `token`, `name`, `chats_count`, `created_at`, `updated_at` from `applications` where `applications`.`token` = ? limit ?',
       [c.req.param('token'), 1],
     )
     const row = rows[0]
@@ -45,7 +45,7 @@ const app = new Hono()
   })
   .get('/applications/:token/chats/:chat', async (c) => {
     const [rows] = await pool.query<RowDataPacket[]>(
-      'select `chats`.`id`, `chats`.`application_id`, `chats`.`number`, `chats`.`title`, `chats`.`title_version`, `chats`.`messages_count`, `chats`.`created_at`, `chats`.`updated_at`, `chats`.`create_version` from `applications` inner join `chats` on `chats`.`application_id` = `applications`.`id` where (`applications`.`token` = ? and `chats`.`number` = ?) limit ?',
+      'select `chats`.`number`, `chats`.`title`, `chats`.`messages_count`, `chats`.`created_at`, `chats`.`updated_at` from `applications` inner join `chats` on `chats`.`application_id` = `applications`.`id` where (`applications`.`token` = ? and `chats`.`number` = ?) limit ?',
       [c.req.param('token'), Number(c.req.param('chat')), 1],
     )
     const row = rows[0]
@@ -61,7 +61,7 @@ const app = new Hono()
   .get('/applications/:token/chats/:chat/messages', async (c) => {
     const limit = Number(c.req.query('limit') ?? 20)
     const [rows] = await pool.query<RowDataPacket[]>(
-      'select `messages`.`id`, `messages`.`chat_id`, `messages`.`number`, `messages`.`body`, `messages`.`body_version`, `messages`.`created_at`, `messages`.`updated_at`, `messages`.`create_version` from `applications` inner join `chats` on `chats`.`application_id` = `applications`.`id` inner join `messages` on `messages`.`chat_id` = `chats`.`id` where (`applications`.`token` = ? and `chats`.`number` = ? and `messages`.`number` > ?) order by `messages`.`number` asc limit ?',
+      'select `messages`.`number`, `messages`.`body`, `messages`.`created_at`, `messages`.`updated_at` from `applications` inner join `chats` on `chats`.`application_id` = `applications`.`id` inner join `messages` on `messages`.`chat_id` = `chats`.`id` where (`applications`.`token` = ? and `chats`.`number` = ? and `messages`.`number` > ?) order by `messages`.`number` asc limit ?',
       [c.req.param('token'), Number(c.req.param('chat')), Number(c.req.query('after') ?? 0), limit + 1],
     )
     const data = rows.slice(0, limit).map((row) => ({

@@ -1,12 +1,12 @@
 import { eq, sql } from 'drizzle-orm'
 import { type ApplicationRow, applications } from '../db/schema.ts'
 import type { ApplicationInput, ApplicationOutput } from './api/schemas.ts'
-import { type Db, prepared, withDatabase } from './db.ts'
+import { type Db, rows, withDatabase } from './db.ts'
 import { NotFoundError } from './errors.ts'
 import { applicationKey, countersKey } from './keys.ts'
 import type { Logger } from './logger.ts'
 import type { Redis } from './redis.ts'
-import type { Clock } from './time.ts'
+import { type Clock, isoFromDatetime } from './time.ts'
 
 export interface ApplicationDeps {
   db: Db
@@ -55,20 +55,32 @@ export const createApplication = async (
   }
 }
 
-const byToken = prepared((db) =>
-  db
-    .select()
-    .from(applications)
-    .where(eq(applications.token, sql.placeholder('token')))
-    .limit(1)
-    .prepare(),
+const byToken = rows<[token: string, name: string, chatsCount: number, createdAt: string, updatedAt: string]>(
+  (db) =>
+    db
+      .select({
+        token: applications.token,
+        name: applications.name,
+        chatsCount: applications.chatsCount,
+        createdAt: applications.createdAt,
+        updatedAt: applications.updatedAt,
+      })
+      .from(applications)
+      .where(eq(applications.token, sql.placeholder('token')))
+      .limit(1),
 )
 
 /** Reads one application by token. */
 export const getApplication = async (deps: Pick<ApplicationDeps, 'db'>, token: string) => {
-  const [row] = await withDatabase(() => byToken(deps.db).execute({ token }))
+  const [row] = await withDatabase(() => byToken(deps.db, { token }))
   if (!row) throw new NotFoundError('application not found')
-  return toApplicationOutput(row)
+  return {
+    token: row[0],
+    name: row[1],
+    chats_count: row[2],
+    created_at: isoFromDatetime(row[3]),
+    updated_at: isoFromDatetime(row[4]),
+  } satisfies ApplicationOutput
 }
 
 /** Renames an application. */

@@ -1,12 +1,13 @@
 import { and, asc, eq, gt, type Placeholder, sql } from 'drizzle-orm'
 import { applications, type ChatRow, chats } from '../db/schema.ts'
 import type { ChatOutput, ChatUpdateInput, NewChatInput, PageQuery } from './api/schemas.ts'
-import { type Db, prepared, withDatabase } from './db.ts'
+import { type Db, prepared, rows, withDatabase } from './db.ts'
 import { NotFoundError } from './errors.ts'
 import type { ChatJob } from './jobs.ts'
 import { acceptChat, acceptChatUpdate, type SequenceDeps } from './numbering/accept.ts'
 import { toPage } from './pages.ts'
 import type { JobQueue } from './queue/write-behind.ts'
+import { isoFromDatetime } from './time.ts'
 
 export type AcceptDeps = SequenceDeps & { queue: Pick<JobQueue, 'send'> }
 
@@ -123,23 +124,36 @@ export const listChats = async (deps: { db: Db }, token: string, page: PageQuery
   )
 }
 
-const chatByNumber = prepared((db) =>
+const chatByNumber = rows<
+  [number: number, title: string | null, messagesCount: number, createdAt: string, updatedAt: string]
+>((db) =>
   db
-    .select({ chat: chats })
+    .select({
+      number: chats.number,
+      title: chats.title,
+      messagesCount: chats.messagesCount,
+      createdAt: chats.createdAt,
+      updatedAt: chats.updatedAt,
+    })
     .from(applications)
     .innerJoin(chats, eq(chats.applicationId, applications.id))
     .where(and(eq(applications.token, sql.placeholder('token')), eq(chats.number, sql.placeholder('chat'))))
-    .limit(1)
-    .prepare(),
+    .limit(1),
 )
 
 /** One chat by application token and number. */
-export const getChat = async (deps: { db: Db }, token: string, chat: number) => {
-  const [row] = await withDatabase(() => chatByNumber(deps.db).execute({ token, chat }))
+export const getChat = async (deps: { db: Db }, token: string, chat: number): Promise<ChatOutput> => {
+  const [row] = await withDatabase(() => chatByNumber(deps.db, { token, chat }))
   if (!row) {
     throw new NotFoundError(
       (await applicationExists(deps.db, token)) ? `chat ${chat} not found` : 'application not found',
     )
   }
-  return toChatOutput(row.chat)
+  return {
+    number: row[0],
+    title: row[1],
+    messages_count: row[2],
+    created_at: isoFromDatetime(row[3]),
+    updated_at: isoFromDatetime(row[4]),
+  }
 }

@@ -1,4 +1,5 @@
 import { fileURLToPath } from 'node:url'
+import { fillPlaceholders } from 'drizzle-orm'
 import { drizzle, type MySql2Database } from 'drizzle-orm/mysql2'
 import { migrate } from 'drizzle-orm/mysql2/migrator'
 import mysql, { type Pool, type PoolOptions } from 'mysql2/promise'
@@ -157,6 +158,37 @@ export const prepared = <T>(build: (db: Db) => T) => {
       statements.set(db, statement)
     }
     return statement
+  }
+}
+
+/** What `rows` needs of a drizzle query: its SQL and parameters (placeholders included). */
+interface BuiltQuery {
+  toSQL(): { sql: string; params: unknown[] }
+}
+
+/**
+ * A hot read that drizzle builds once per client (so the SQL is still the schema's) and mysql2 runs
+ * as it is, on the same bounded pool, each row an array of the selected columns in their order and
+ * each DATETIME as MySQL's text (see isoFromDatetime): no drizzle row mapping and no Date per value.
+ * On a page of 50 messages those cost more CPU than mysql2 itself. `Row` is the selected columns'
+ * tuple, DATETIME columns as strings.
+ *
+ * @example const page = rows<[number, string]>((db) => db.select({ n: t.number, at: t.createdAt }).from(t).where(eq(t.id, sql.placeholder('id'))))
+ * const [[n, at]] = await page(db, { id: 1 })
+ */
+export const rows = <Row extends unknown[]>(build: (db: Db) => BuiltQuery) => {
+  const statements = new WeakMap<Db, { sql: string; params: unknown[] }>()
+  return async (db: Db, values: Record<string, unknown>): Promise<Row[]> => {
+    let statement = statements.get(db)
+    if (statement === undefined) {
+      statement = build(db).toSQL()
+      statements.set(db, statement)
+    }
+    const query = { sql: statement.sql, rowsAsArray: true, dateStrings: true }
+    // drizzle() keeps the client it was given: here the bounded pool of createDatabase.
+    const client = (db as Db & { $client: Pool }).$client
+    const [result] = await client.query(query, fillPlaceholders(statement.params, values))
+    return result as Row[]
   }
 }
 

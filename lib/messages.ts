@@ -2,11 +2,12 @@ import { and, asc, eq, gt, type Placeholder, sql } from 'drizzle-orm'
 import { applications, chats, type MessageRow, messages } from '../db/schema.ts'
 import type { MessageInput, MessageOutput, PageQuery } from './api/schemas.ts'
 import { type AcceptDeps, getChat, type WriteContext } from './chats.ts'
-import { type Db, prepared, withDatabase } from './db.ts'
+import { type Db, prepared, rows, withDatabase } from './db.ts'
 import { NotFoundError } from './errors.ts'
 import type { MessageJob } from './jobs.ts'
 import { acceptMessage, acceptMessageUpdate } from './numbering/accept.ts'
 import { toPage } from './pages.ts'
+import { isoFromDatetime } from './time.ts'
 
 export const messagePath = (token: string, chat: number, message: number) =>
   `/applications/${token}/chats/${chat}/messages/${message}`
@@ -78,7 +79,12 @@ const messagePageSelect = (
   rows: Param<number>,
 ) =>
   db
-    .select({ message: messages })
+    .select({
+      number: messages.number,
+      body: messages.body,
+      createdAt: messages.createdAt,
+      updatedAt: messages.updatedAt,
+    })
     .from(applications)
     .innerJoin(chats, eq(chats.applicationId, applications.id))
     .innerJoin(messages, eq(messages.chatId, chats.id))
@@ -90,27 +96,32 @@ const messagePageSelect = (
 export const messagePageQuery = (db: Db, token: string, chat: number, page: PageQuery) =>
   messagePageSelect(db, token, chat, page.after, page.limit + 1)
 
-const messagePage = prepared((db) =>
+type MessagePageRow = [number: number, body: string, createdAt: string, updatedAt: string]
+
+const messagePage = rows<MessagePageRow>((db) =>
   messagePageSelect(
     db,
     sql.placeholder('token'),
     sql.placeholder('chat'),
     sql.placeholder('after'),
     sql.placeholder('rows'),
-  ).prepare(),
+  ),
 )
+
+const toPageItem = (row: MessagePageRow): MessageOutput => ({
+  number: row[0],
+  body: row[1],
+  created_at: isoFromDatetime(row[2]),
+  updated_at: isoFromDatetime(row[3]),
+})
 
 /** A page of a chat's messages, by number. */
 export const listMessages = async (deps: { db: Db }, token: string, chat: number, page: PageQuery) => {
-  const rows = await withDatabase(() =>
-    messagePage(deps.db).execute({ token, chat, after: page.after, rows: page.limit + 1 }),
+  const found = await withDatabase(() =>
+    messagePage(deps.db, { token, chat, after: page.after, rows: page.limit + 1 }),
   )
-  if (rows.length === 0) await getChat(deps, token, chat) // 404 for an unknown application or chat
-  return toPage(
-    rows.map((row) => row.message),
-    page.limit,
-    toMessageOutput,
-  )
+  if (found.length === 0) await getChat(deps, token, chat) // 404 for an unknown application or chat
+  return toPage(found, page.limit, toPageItem)
 }
 
 const messageByNumber = prepared((db) =>

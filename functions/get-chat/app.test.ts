@@ -4,7 +4,7 @@ import { createApplication } from '../../lib/applications.ts'
 import { createChat } from '../../lib/chats.ts'
 import type { Deps } from '../../lib/deps.ts'
 import { expectShape } from '../../tests/factories.ts'
-import { createTestDeps, drainQueues } from '../../tests/harness.ts'
+import { createTestDeps, drainQueues, poolOf } from '../../tests/harness.ts'
 import { createGetChatApp } from './app.ts'
 
 describe('GET /applications/:token/chats/:chat', () => {
@@ -31,6 +31,26 @@ describe('GET /applications/:token/chats/:chat', () => {
       number: 1,
       title: 'hello',
       messages_count: 0,
+    })
+  })
+
+  it('gives the timestamps as stored, to the millisecond in UTC', async () => {
+    const { token } = await createApplication(deps, { name: 'times' })
+    const chat = await createChat(deps, token, { title: null })
+    await drainQueues(deps)
+    await poolOf(deps).query(
+      "UPDATE chats c JOIN applications a ON a.id = c.application_id SET c.created_at = '2026-03-04 05:06:07.089', c.updated_at = '2026-12-31 23:59:59.000' WHERE a.token = ? AND c.number = ?",
+      [token, chat],
+    )
+
+    const res = await app.request(`/applications/${token}/chats/${chat}`)
+
+    expect(expectShape(chatOutput, await res.json())).toEqual({
+      number: chat,
+      title: null,
+      messages_count: 0,
+      created_at: '2026-03-04T05:06:07.089Z',
+      updated_at: '2026-12-31T23:59:59.000Z',
     })
   })
 

@@ -3,7 +3,7 @@ import { errorOutput, messagePageOutput } from '../../lib/api/schemas.ts'
 import { createApplication } from '../../lib/applications.ts'
 import { createChat } from '../../lib/chats.ts'
 import type { Deps } from '../../lib/deps.ts'
-import { createMessage, messagePageQuery } from '../../lib/messages.ts'
+import { createMessage, getMessage, messagePageQuery } from '../../lib/messages.ts'
 import { expectShape } from '../../tests/factories.ts'
 import { createTestDeps, drainQueues, poolOf } from '../../tests/harness.ts'
 import { createListMessagesApp } from './app.ts'
@@ -39,6 +39,25 @@ describe('GET /applications/:token/chats/:chat/messages', () => {
     expect(first.data[0]!.body).toBe('message 1')
     expect(last.data.map((m) => m.number)).toEqual([21, 22, 23, 24, 25])
     expect(last.next_after).toBeNull()
+  })
+
+  it('gives the timestamps as stored, to the millisecond in UTC, as a single message read does', async () => {
+    await poolOf(deps).query(
+      "UPDATE messages m JOIN chats c ON c.id = m.chat_id JOIN applications a ON a.id = c.application_id SET m.created_at = '2026-03-04 05:06:07.089', m.updated_at = '2026-12-31 23:59:59.000' WHERE a.token = ? AND c.number = 1 AND m.number = 3",
+      [token],
+    )
+
+    const page = expectShape(
+      messagePageOutput,
+      await (await app.request(`/applications/${token}/chats/1/messages?limit=1&after=2`)).json(),
+    )
+
+    expect(page.data[0]).toMatchObject({
+      number: 3,
+      created_at: '2026-03-04T05:06:07.089Z',
+      updated_at: '2026-12-31T23:59:59.000Z',
+    })
+    expect(page.data[0]).toEqual(await getMessage(deps, token, 1, 3))
   })
 
   it('answers an empty page for a chat without messages', async () => {
