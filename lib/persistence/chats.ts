@@ -7,7 +7,19 @@ import { markDirty, raise } from './bookkeeping.ts'
 import { collapse, pad } from './collapse.ts'
 import { failCollisions } from './collisions.ts'
 import type { PersistDeps } from './deps.ts'
-import { versionedUpsert } from './upsert.ts'
+import { bulkUpsert, versionedUpsert } from './upsert.ts'
+
+const upsertChats = bulkUpsert<typeof chats.$inferInsert>(chats, (db, row) =>
+  db
+    .insert(chats)
+    .values(row)
+    .onDuplicateKeyUpdate({
+      set: versionedUpsert(
+        { key: 'title', column: 'title' },
+        { key: 'titleVersion', column: 'title_version' },
+      ),
+    }),
+)
 
 /**
  * Persists chat creations and title updates: one multi-row upsert per batch, and a read-back of
@@ -26,17 +38,7 @@ export const persistChats = async (deps: PersistDeps, jobs: ChatJob[]): Promise<
       createVersion,
     }),
   )
-  await retryOnDeadlock(() =>
-    deps.db
-      .insert(chats)
-      .values(rows)
-      .onDuplicateKeyUpdate({
-        set: versionedUpsert(
-          { key: 'title', column: 'title' },
-          { key: 'titleVersion', column: 'title_version' },
-        ),
-      }),
-  )
+  await retryOnDeadlock(() => upsertChats(deps.db, rows))
   const stored = await deps.db
     .select({
       app: chats.applicationId,

@@ -12,7 +12,7 @@ import { markDirty, raise } from './bookkeeping.ts'
 import { collapse, pad } from './collapse.ts'
 import { failCollisions } from './collisions.ts'
 import type { PersistDeps } from './deps.ts'
-import { versionedUpsert } from './upsert.ts'
+import { bulkUpsert, versionedUpsert } from './upsert.ts'
 
 /** Writes documents to the index; those that fail wait in the outbox (their rows), never lost. */
 const indexMessages = async (deps: Pick<PersistDeps, 'db' | 'search'>, documents: MessageDocument[]) => {
@@ -68,6 +68,20 @@ const resolveChatIds = async (db: Db, refs: ChatRef[], fallbackTime: Map<string,
   return { chatIdOf: (ref: ChatRef) => ids.get(keyOf(ref))!, created: missing }
 }
 
+type MessageInsert = typeof messages.$inferInsert
+
+const upsertMessages = bulkUpsert<MessageInsert>(messages, (db, row) =>
+  db
+    .insert(messages)
+    .values(row)
+    .onDuplicateKeyUpdate({
+      set: {
+        ...versionedUpsert({ key: 'body', column: 'body' }, { key: 'bodyVersion', column: 'body_version' }),
+        persistedAt: sql`CURRENT_TIMESTAMP(3)`,
+      },
+    }),
+)
+
 /**
  * Persists message creations and body updates: a lookup of the chats, one multi-row upsert, a
  * read-back of the rows as stored, and one bulk request to the search index.
@@ -93,17 +107,7 @@ export const persistMessages = async (deps: PersistDeps, jobs: MessageJob[]): Pr
     updatedAt: acceptedAt(winner.version),
     createVersion,
   }))
-  await retryOnDeadlock(() =>
-    deps.db
-      .insert(messages)
-      .values(rows)
-      .onDuplicateKeyUpdate({
-        set: {
-          ...versionedUpsert({ key: 'body', column: 'body' }, { key: 'bodyVersion', column: 'body_version' }),
-          persistedAt: sql`CURRENT_TIMESTAMP(3)`,
-        },
-      }),
-  )
+  await retryOnDeadlock(() => upsertMessages(deps.db, rows))
 
   // Index what MySQL now holds, not what this batch carried: an older job must not reach the index.
   const stored = await deps.db.select().from(messages).where(byKeys(rows))
@@ -118,33 +122,39 @@ export const persistMessages = async (deps: PersistDeps, jobs: MessageJob[]): Pr
     createdAt: row.createdAt,
     updatedAt: row.updatedAt,
   }))
-  // Live streams get what MySQL now holds; a failure retries the batch (the log drops repeats).
-  await publishLiveMessages(
-    deps.redis,
-    documents.map((document, i) => ({
-      token: chatOf.get(document.chatId)!.token,
-      chat: document.chatNumber,
-      message: toMessageOutput(stored[i]!),
-      version: document.version,
-    })),
-  )
-  await indexMessages(deps, documents)
-
-  await markDirty(
-    deps,
-    DIRTY_CHATS_KEY,
-    rows.map((row) => row.chatId),
-  )
-  await markDirty(
-    deps,
-    DIRTY_APPLICATIONS_KEY,
-    created.map((ref) => ref.app),
-  )
+  // The live logs, the index and the bookkeeping each take what MySQL now holds and none needs
+  // another: they run together, so that the batch holds its poller for the longest of them, not
+  // their sum. All settle before the batch does; the first failure fails it (it is delivered again,
+  // and the log drops repeats).
   const tokenOf = new Map(jobs.map((job) => [job.app, job.token]))
-  await raise(deps, [
-    ...jobs.map((job) => ({ token: job.token, field: `m:${job.chat}`, number: job.message })),
-    ...created.map((ref) => ({ token: tokenOf.get(ref.app)!, field: 'n', number: ref.chat })),
+  const steps = await Promise.allSettled([
+    publishLiveMessages(
+      deps.redis,
+      documents.map((document, i) => ({
+        token: chatOf.get(document.chatId)!.token,
+        chat: document.chatNumber,
+        message: toMessageOutput(stored[i]!),
+        version: document.version,
+      })),
+    ),
+    indexMessages(deps, documents),
+    markDirty(
+      deps,
+      DIRTY_CHATS_KEY,
+      rows.map((row) => row.chatId),
+    ),
+    markDirty(
+      deps,
+      DIRTY_APPLICATIONS_KEY,
+      created.map((ref) => ref.app),
+    ),
+    raise(deps, [
+      ...jobs.map((job) => ({ token: job.token, field: `m:${job.chat}`, number: job.message })),
+      ...created.map((ref) => ({ token: tokenOf.get(ref.app)!, field: 'n', number: ref.chat })),
+    ]),
   ])
+  const failed = steps.find((step) => step.status === 'rejected')
+  if (failed) throw failed.reason
 
   const storedOf = new Map(
     stored.map((row) => [`${row.chatId}:${row.number}`, { ...row, version: row.bodyVersion }]),

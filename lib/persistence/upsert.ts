@@ -1,4 +1,7 @@
-import { type SQL, sql } from 'drizzle-orm'
+import { type Column, getTableColumns, type SQL, sql } from 'drizzle-orm'
+import type { MySqlTable } from 'drizzle-orm/mysql-core'
+import type { Pool } from 'mysql2/promise'
+import type { Db } from '../db.ts'
 
 // The row is this create's own (or still bare), or the write is an update: only then does it apply.
 // True whether MySQL assigns create_version before or after evaluating it.
@@ -39,4 +42,66 @@ export const versionedUpsert = <Content extends string, Version extends string>(
     'updatedAt' | 'createdAt' | 'createVersion' | 'collisionVersion',
     SQL
   >
+}
+
+interface UpsertShape {
+  /** `insert into t (columns) values ` */
+  head: string
+  /** One row's `(?, ?, default, …)`. */
+  tuple: string
+  /** ` on duplicate key update …`, without parameters. */
+  tail: string
+  /** The row's keys in the order of the tuple's parameters, with their columns' driver mapping. */
+  columns: Array<[key: string, column: Column]>
+}
+
+/**
+ * A multi-row `INSERT … ON DUPLICATE KEY UPDATE` that drizzle builds once, for one row (`build`),
+ * and that each call repeats for its rows. Drizzle building the statement of a batch walks every
+ * parameter: 5 ms of CPU for 250 messages, which the consumers paid per batch. Values are mapped
+ * as drizzle maps them (`mapToDriverValue`); the update clause must take no parameters. Rows of
+ * one call have the keys of the first.
+ *
+ * @example const upsert = bulkUpsert(t, (db, row) => db.insert(t).values(row).onDuplicateKeyUpdate({ set }))
+ * await upsert(db, rows)
+ */
+export const bulkUpsert = <Row extends Record<string, unknown>>(
+  table: MySqlTable,
+  build: (db: Db, row: Row) => { toSQL(): { sql: string; params: unknown[] } },
+) => {
+  const shapes = new WeakMap<Db, Map<string, UpsertShape>>()
+  const shapeOf = (db: Db, row: Row) => {
+    const keys = Object.keys(row).filter((key) => row[key] !== undefined)
+    const byKeys = shapes.get(db) ?? new Map<string, UpsertShape>()
+    shapes.set(db, byKeys)
+    let shape = byKeys.get(keys.join())
+    if (shape === undefined) {
+      const { sql: text, params } = build(db, row).toSQL()
+      const open = text.indexOf(' values (') + ' values '.length
+      const close = text.indexOf(') on duplicate key update ', open) + 1
+      const columns = Object.entries(getTableColumns(table)).filter(([key]) => keys.includes(key))
+      const tuple = text.slice(open, close)
+      if (open < ' values '.length || close === 0 || (tuple.match(/\?/g) ?? []).length !== columns.length) {
+        throw new Error(`bulkUpsert: not a one-row upsert whose parameters are its values: ${text}`)
+      }
+      if (params.length !== columns.length) throw new Error('bulkUpsert: the update clause takes parameters')
+      shape = { head: text.slice(0, open), tuple, tail: text.slice(close), columns }
+      byKeys.set(keys.join(), shape)
+    }
+    return shape
+  }
+  return async (db: Db, rows: Row[]) => {
+    if (rows.length === 0) return
+    const { head, tuple, tail, columns } = shapeOf(db, rows[0]!)
+    const params: unknown[] = []
+    for (const row of rows) {
+      for (const [key, column] of columns) {
+        const value = row[key]
+        params.push(value === null || value === undefined ? null : column.mapToDriverValue(value))
+      }
+    }
+    // drizzle() keeps the client it was given: the bounded pool of createDatabase.
+    const client = (db as Db & { $client: Pool }).$client
+    await client.query(`${head}${Array.from({ length: rows.length }, () => tuple).join(', ')}${tail}`, params)
+  }
 }
