@@ -184,12 +184,27 @@ export const rows = <Row extends unknown[]>(build: (db: Db) => BuiltQuery) => {
       statement = build(db).toSQL()
       statements.set(db, statement)
     }
-    const query = { sql: statement.sql, rowsAsArray: true, dateStrings: true }
-    // drizzle() keeps the client it was given: here the bounded pool of createDatabase.
-    const client = (db as Db & { $client: Pool }).$client
-    const [result] = await client.query(query, fillPlaceholders(statement.params, values))
-    return result as Row[]
+    return arrayRows<Row>(db, statement.sql, fillPlaceholders(statement.params, values), {
+      dateStrings: true,
+    })
   }
+}
+
+/**
+ * Runs a drizzle-built query on mysql2 as it is (see `rows`), for a query whose shape changes per
+ * call: each row an array of the selected columns in their order, DATETIME columns as Dates (or as
+ * MySQL's text with `dateStrings`).
+ */
+export const arrayRows = async <Row extends unknown[]>(
+  db: Db,
+  sql: string,
+  params: unknown[],
+  { dateStrings = false } = {},
+): Promise<Row[]> => {
+  // drizzle() keeps the client it was given: here the bounded pool of createDatabase.
+  const client = (db as Db & { $client: Pool }).$client
+  const [result] = await client.query({ sql, rowsAsArray: true, dateStrings }, params)
+  return result as Row[]
 }
 
 /**

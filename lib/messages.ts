@@ -13,7 +13,9 @@ export const messagePath = (token: string, chat: number, message: number) =>
   `/applications/${token}/chats/${chat}/messages/${message}`
 
 /** The client's view of a message row: no internal id. */
-export const toMessageOutput = (row: MessageRow): MessageOutput => ({
+export const toMessageOutput = (
+  row: Pick<MessageRow, 'number' | 'body' | 'createdAt' | 'updatedAt'>,
+): MessageOutput => ({
   number: row.number,
   body: row.body,
   created_at: row.createdAt.toISOString(),

@@ -1,6 +1,6 @@
 import { and, eq, inArray, or, sql } from 'drizzle-orm'
 import { chats, messages } from '../../db/schema.ts'
-import { type Db, retryOnDeadlock } from '../db.ts'
+import { arrayRows, type Db, retryOnDeadlock } from '../db.ts'
 import { acceptedAt, type MessageJob } from '../jobs.ts'
 import { DIRTY_APPLICATIONS_KEY, DIRTY_CHATS_KEY } from '../keys.ts'
 import { publishLiveMessages } from '../live/log.ts'
@@ -70,6 +70,48 @@ const resolveChatIds = async (db: Db, refs: ChatRef[], fallbackTime: Map<string,
 
 type MessageInsert = typeof messages.$inferInsert
 
+type StoredRow = [
+  chatId: number,
+  number: number,
+  body: string,
+  bodyVersion: number,
+  createdAt: Date,
+  updatedAt: Date,
+  createVersion: number,
+  collisionVersion: number,
+]
+
+/**
+ * The batch's rows as MySQL now holds them, with what the index, the live logs and the collision
+ * check read of them: rows as arrays (see arrayRows), not drizzle's per-field mapping of every column.
+ */
+const readBack = async (db: Db, keys: Array<{ chatId: number; number: number }>) => {
+  const { sql: text, params } = db
+    .select({
+      chatId: messages.chatId,
+      number: messages.number,
+      body: messages.body,
+      bodyVersion: messages.bodyVersion,
+      createdAt: messages.createdAt,
+      updatedAt: messages.updatedAt,
+      createVersion: messages.createVersion,
+      collisionVersion: messages.collisionVersion,
+    })
+    .from(messages)
+    .where(byKeys(keys))
+    .toSQL()
+  return (await arrayRows<StoredRow>(db, text, params)).map((row) => ({
+    chatId: row[0],
+    number: row[1],
+    body: row[2],
+    bodyVersion: row[3],
+    createdAt: row[4],
+    updatedAt: row[5],
+    createVersion: row[6],
+    collisionVersion: row[7],
+  }))
+}
+
 const upsertMessages = bulkUpsert<MessageInsert>(messages, (db, row) =>
   db
     .insert(messages)
@@ -110,7 +152,7 @@ export const persistMessages = async (deps: PersistDeps, jobs: MessageJob[]): Pr
   await retryOnDeadlock(() => upsertMessages(deps.db, rows))
 
   // Index what MySQL now holds, not what this batch carried: an older job must not reach the index.
-  const stored = await deps.db.select().from(messages).where(byKeys(rows))
+  const stored = await readBack(deps.db, rows)
   const chatOf = new Map(collapsed.map(({ winner }) => [chatIdOf(winner), winner]))
   const documents: MessageDocument[] = stored.map((row) => ({
     applicationId: chatOf.get(row.chatId)!.app,
