@@ -135,7 +135,14 @@ const index = async ({ docs, drop, name }: { docs: number; drop: string[]; name:
 }
 
 const drain = async ({ jobs }: { jobs: number }) => {
-  const config = loadConfig({ ...process.env, RUN_WORKERS: 'true', SQS_POLLERS: '4' })
+  // 8 batches at a time, at most CONCURRENCY (4) bulk requests in flight, the ceiling's shape: the
+  // other batches' MySQL work overlaps the indexing instead of leaving the engine idle meanwhile.
+  const config = loadConfig({
+    ...process.env,
+    RUN_WORKERS: 'true',
+    SQS_POLLERS: '8',
+    SEARCH_BULK_CONCURRENCY: String(CONCURRENCY),
+  })
   const deps = createDeps(config, { logger: silentLogger })
   const started = performance.now()
   const workers = await startWorkers(deps)

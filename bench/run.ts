@@ -391,7 +391,7 @@ const run = async () => {
           env,
         )
         console.log(
-          `project: consumers (4 pollers) drained ${queued} jobs: ${persistence.consumers.per_s} jobs/s`,
+          `project: consumers (8 pollers, ≤ 4 bulk requests in flight) drained ${queued} jobs: ${persistence.consumers.per_s} jobs/s`,
         )
       }
       const rows = QUICK ? 50_000 : 100_000

@@ -86,6 +86,7 @@ export const configSchema = v.object({
   SQS_POLLERS: integer(2, 0, 64),
   ELASTICSEARCH_URL: url('http://127.0.0.1:9200', ['http:', 'https:']),
   SEARCH_INDEX: name('messages'),
+  SEARCH_BULK_CONCURRENCY: integer(4, 1, 64),
   WRITE_RATE_LIMIT_PER_S: integer(5000, 0, 1_000_000),
   RUN_WORKERS: boolean(true),
   RECONCILE_INTERVAL_S: integer(60, 1, 3600),

@@ -82,7 +82,7 @@ export const createDeps = (
     maxBytes: config.SQS_MAX_BYTES_IN_FLIGHT,
     logger,
   })
-  const search = createSearch(config, { logger })
+  const search = createSearch(config, { logger }, { bulkConcurrency: config.SEARCH_BULK_CONCURRENCY })
   const live = createLiveHub({
     redis,
     redisUrl: config.REDIS_URL,

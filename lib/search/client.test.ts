@@ -1,4 +1,4 @@
-import type { estypes } from '@elastic/elasticsearch'
+import { Client, type estypes } from '@elastic/elasticsearch'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { testConfig } from '../../tests/harness.ts'
 import { UnavailableError } from '../errors.ts'
@@ -41,6 +41,31 @@ describe('createSearch', () => {
     // By name: Elasticsearch refuses wildcard deletes (action.destructive_requires_name).
     await search.client.indices.delete({ index: initialIndexName(config.SEARCH_INDEX) })
     await search.close()
+  })
+
+  it('has at most bulkConcurrency bulk requests in flight, and indexes every batch', async () => {
+    const client = new Client({ node: config.ELASTICSEARCH_URL })
+    let inFlight = 0
+    let most = 0
+    const bulk = client.bulk.bind(client)
+    client.bulk = (async (...args: Parameters<typeof bulk>) => {
+      most = Math.max(most, ++inFlight)
+      try {
+        return await bulk(...args)
+      } finally {
+        inFlight--
+      }
+    }) as typeof client.bulk
+    const limited = createSearch(config, { logger: silentLogger }, { client, bulkConcurrency: 2 })
+    const batches = Array.from({ length: 8 }, (_, k) =>
+      Array.from({ length: 5 }, (_, i) => aDocument({ chatId: 70, number: 1 + k * 5 + i })),
+    )
+
+    const outcomes = await Promise.all(batches.map((batch) => limited.bulkIndex(batch)))
+
+    expect(most).toBe(2)
+    expect(outcomes.reduce((sum, outcome) => sum + outcome.indexed, 0)).toBe(40)
+    await client.close()
   })
 
   describe('after a mapping upgrade, before `npm run reindex`', () => {

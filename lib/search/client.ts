@@ -46,6 +46,23 @@ const BULK_OPTIONS = { requestTimeout: 5_000, maxRetries: 1 }
 
 type BulkItem = { status?: number; error?: { type?: string; reason?: string } }
 
+/** Runs at most `limit` calls of `work` at once; the others wait their turn, in order. */
+const limiter = (limit: number) => {
+  let active = 0
+  const waiting: Array<() => void> = []
+  return async <T>(work: () => Promise<T>): Promise<T> => {
+    if (active < limit) active++
+    else await new Promise<void>((resolve) => waiting.push(resolve)) // handed its slot on release
+    try {
+      return await work()
+    } finally {
+      const next = waiting.shift()
+      if (next) next()
+      else active--
+    }
+  }
+}
+
 /**
  * Builds the Elasticsearch client and the search on top of it. Opens no connection until used.
  *
@@ -56,9 +73,19 @@ export const createSearch = (
   deps: SearchDeps,
   {
     client = new Client({ node: config.ELASTICSEARCH_URL, requestTimeout: SEARCH_TIMEOUT_MS, maxRetries: 0 }),
+    bulkConcurrency = 4,
+  }: {
+    client?: Client
+    /**
+     * Bulk requests this process has in flight at most; more wait for one to end. The engine
+     * indexes more with more in flight, up to a point past which each takes longer; consumers
+     * that poll more batches than this overlap their MySQL work with the others' indexing.
+     */
+    bulkConcurrency?: number
   } = {},
 ): Search => {
   const alias = config.SEARCH_INDEX
+  const bulkSlot = limiter(bulkConcurrency)
   const { logger } = deps
 
   const ensureIndex = async () => {
@@ -102,25 +129,27 @@ export const createSearch = (
     if (documents.length === 0) return { indexed: 0, stale: 0, failed: [] }
     try {
       if (index === alias) await ensureOnce()
-      const response = await client.bulk(
-        {
-          // Never auto-create a concrete index named like the alias with a dynamic mapping.
-          require_alias: index === alias,
-          refresh,
-          operations: documents.flatMap((document) => [
-            {
-              index: {
-                _index: index,
-                _id: documentId(document.chatId, document.number),
-                routing: String(document.chatId),
-                version: document.version,
-                version_type: 'external_gte' as const,
+      const response = await bulkSlot(() =>
+        client.bulk(
+          {
+            // Never auto-create a concrete index named like the alias with a dynamic mapping.
+            require_alias: index === alias,
+            refresh,
+            operations: documents.flatMap((document) => [
+              {
+                index: {
+                  _index: index,
+                  _id: documentId(document.chatId, document.number),
+                  routing: String(document.chatId),
+                  version: document.version,
+                  version_type: 'external_gte' as const,
+                },
               },
-            },
-            toSource(document),
-          ]),
-        },
-        BULK_OPTIONS,
+              toSource(document),
+            ]),
+          },
+          BULK_OPTIONS,
+        ),
       )
       const outcome: BulkOutcome = { indexed: 0, stale: 0, failed: [] }
       response.items.forEach((item, i) => {
