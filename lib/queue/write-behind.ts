@@ -42,6 +42,8 @@ export interface JobQueueOptions {
   /** Jobs and bytes buffered or being sent; past either bound a job is refused at once. */
   maxJobs: number
   maxBytes: number
+  /** How long jobs wait behind a call in flight before another call may start; default 20 ms. */
+  patienceMs?: number
   logger: Pick<Logger, 'warn'>
 }
 
@@ -72,7 +74,7 @@ const MAYBE_CREATED =
 export const createJobQueue = (
   sqs: SQSClient,
   urls: () => Promise<Record<QueueName, string>>,
-  { flushMs, timeoutMs, maxJobs, maxBytes, logger }: JobQueueOptions,
+  { flushMs, timeoutMs, maxJobs, maxBytes, patienceMs = PATIENCE_MS, logger }: JobQueueOptions,
 ): JobQueue => {
   const pending: Record<QueueName, Pending[]> = { chats: [], messages: [] }
   const pendingBytes: Record<QueueName, number> = { chats: 0, messages: 0 }
@@ -81,7 +83,6 @@ export const createJobQueue = (
   const calls: Record<QueueName, Set<number>> = { chats: new Set(), messages: new Set() }
   const inFlightSends = new Set<Promise<void>>()
   const held = { jobs: 0, bytes: 0 }
-  const patienceMs = Math.max(PATIENCE_MS, 10 * flushMs)
   const untrackBuffer = trackBufferDepth(() => ({
     chats: pending.chats.length,
     messages: pending.messages.length,
