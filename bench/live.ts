@@ -7,8 +7,8 @@ import { randomBytes } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { createInterface } from 'node:readline'
 import { fileURLToPath, pathToFileURL } from 'node:url'
-import { freePort } from '../tests/processes.ts'
 import { readSse } from '../tests/sse.ts'
+import { startSqs } from './sqs.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const SELF = fileURLToPath(import.meta.url)
@@ -153,13 +153,7 @@ export const benchLive = async (options: LiveBenchOptions = {}): Promise<LiveBen
   const rate = options.messagesPerS ?? 500
   const durationS = options.durationS ?? 10
   const unique = randomBytes(3).toString('hex')
-  const sqsPort = await freePort()
-  const fauxqs = spawn(process.execPath, ['node_modules/fauxqs/dist/cli.js'], {
-    cwd: ROOT,
-    env: { ...process.env, FAUXQS_PORT: String(sqsPort), FAUXQS_LOGGER: 'false' },
-    stdio: 'ignore',
-  })
-  await sleep(1_500)
+  const { port: sqsPort, child: fauxqs } = await startSqs()
   const server = spawn(
     process.execPath,
     [
