@@ -79,8 +79,8 @@ export const createJobQueue = (
   const pending: Record<QueueName, Pending[]> = { chats: [], messages: [] }
   const pendingBytes: Record<QueueName, number> = { chats: 0, messages: 0 }
   const timers: Partial<Record<QueueName, NodeJS.Timeout>> = {}
-  // The calls in flight per queue, by the time each was sent.
-  const calls: Record<QueueName, Set<number>> = { chats: new Set(), messages: new Set() }
+  // The calls in flight per queue, with the time each was sent.
+  const calls: Record<QueueName, Set<{ sent: number }>> = { chats: new Set(), messages: new Set() }
   const inFlightSends = new Set<Promise<void>>()
   const held = { jobs: 0, bytes: 0 }
   const untrackBuffer = trackBufferDepth(() => ({
@@ -182,7 +182,7 @@ export const createJobQueue = (
     if (inFlight.size >= MAX_CALLS_IN_FLIGHT) return false
     if (isFull(queue)) return true
     const now = performance.now()
-    for (const sent of inFlight) if (now - sent < patienceMs) return false
+    for (const call of inFlight) if (now - call.sent < patienceMs) return false
     return true
   }
 
@@ -200,15 +200,11 @@ export const createJobQueue = (
       release(queue, dropped, new UnavailableError('the queue is', { message: NOT_CREATED }))
     }
     while (pending[queue].length > 0 && (force || mayCall(queue))) {
-      const packs = takeBatch(queue)
-      const sent = performance.now()
-      // Two calls of one queue may start within the same microsecond: keep each its own entry.
-      let key = sent
-      while (calls[queue].has(key)) key += 1e-6
-      calls[queue].add(key)
-      const sending = sendBatch(queue, packs).finally(() => {
+      const call = { sent: performance.now() }
+      calls[queue].add(call)
+      const sending = sendBatch(queue, takeBatch(queue)).finally(() => {
         inFlightSends.delete(sending)
-        calls[queue].delete(key)
+        calls[queue].delete(call)
         // What arrived meanwhile leaves now, in one call.
         if (pending[queue].length > 0) drain(queue)
       })
