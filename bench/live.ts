@@ -48,6 +48,13 @@ export interface LiveBenchFigures {
   rss_per_idle_stream_kib: number
   /** The same over the second half of the streams only. */
   rss_per_idle_stream_marginal_kib: number
+  /**
+   * The server's own share, from its `chat_live_delivery_delay_seconds` histogram (append to the
+   * write to a stream): the bucket bounds holding p50 and p99, and the share of writes within 250 ms.
+   */
+  server_write_p50_le_ms: number
+  server_write_p99_le_ms: number
+  server_writes_within_250_ms: number
   /** CPU time the server process used from the start of the load to the last deliveries. */
   server_cpu_s_during_load: number
   /** The same for the subscriber processes together (the clients' share of the 2 cores). */
@@ -93,6 +100,17 @@ const rssKiB = async (pid: number) => {
 const cpuSeconds = async (pid: number) => {
   const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ')
   return (Number(fields[11]) + Number(fields[12])) / 100
+}
+
+/** Cumulative buckets of a Prometheus histogram in a text exposition, as [upper bound in ms, count]. */
+const bucketsOf = (exposition: string, name: string) =>
+  [...exposition.matchAll(new RegExp(`^${name}_bucket\\{le="([^"]+)"\\} (\\d+)$`, 'gm'))].map(
+    ([, le, count]) => [le === '+Inf' ? Number.POSITIVE_INFINITY : Number(le) * 1000, Number(count)] as const,
+  )
+
+const bucketBound = (buckets: ReadonlyArray<readonly [number, number]>, p: number) => {
+  const total = buckets.at(-1)?.[1] ?? 0
+  return buckets.find(([, count]) => count >= (total * p) / 100)?.[0] ?? Number.NaN
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -289,6 +307,10 @@ export const benchLive = async (options: LiveBenchOptions = {}): Promise<LiveBen
     await Promise.all(writes)
     await sleep(5_000) // the last deliveries
     const serverCpuS = (await cpuSeconds(server.pid!)) - cpuBefore
+    const writeDelays = bucketsOf(
+      await (await fetch(`${base}/metrics`)).text(),
+      'chat_live_delivery_delay_seconds',
+    )
     const subscriberCpuS = (await subscriberCpu()).reduce((sum, s, i) => sum + s - subscriberCpuBefore[i]!, 0)
 
     const reports = await Promise.all(
@@ -318,6 +340,12 @@ export const benchLive = async (options: LiveBenchOptions = {}): Promise<LiveBen
       js_per_idle_stream_kib: Math.round(((idle.js - before.js) / subscribers) * 10) / 10,
       rss_per_idle_stream_kib: Math.round(((idle.rss - before.rss) / subscribers) * 10) / 10,
       rss_per_idle_stream_marginal_kib: Math.round(((idle.rss - after[0]!.rss) / secondHalf) * 10) / 10,
+      server_write_p50_le_ms: bucketBound(writeDelays, 50),
+      server_write_p99_le_ms: bucketBound(writeDelays, 99),
+      server_writes_within_250_ms:
+        Math.round(
+          ((writeDelays.find(([le]) => le === 250)?.[1] ?? 0) / (writeDelays.at(-1)?.[1] ?? 1)) * 1000,
+        ) / 1000,
       server_cpu_s_during_load: Math.round(serverCpuS * 10) / 10,
       subscribers_cpu_s_during_load: Math.round(subscriberCpuS * 10) / 10,
     }
@@ -349,6 +377,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
       `live: ${figures.subscribers} subscribers over ${figures.chats} chats, ${figures.messages_per_s} messages/s for ${figures.duration_s} s: ` +
         `${figures.deliveries}/${figures.deliveries_expected} deliveries (${figures.write_errors} failed writes); from commit p50 ${figures.from_commit_p50_ms} ms p99 ${figures.from_commit_p99_ms} ms (target ≤ 250); ` +
         `from accept p50 ${figures.from_accept_p50_ms} ms p99 ${figures.from_accept_p99_ms} ms; ` +
+        `server's append → write p50 ≤ ${figures.server_write_p50_le_ms} ms, p99 ≤ ${figures.server_write_p99_le_ms} ms, ${(figures.server_writes_within_250_ms * 100).toFixed(1)} % within 250 ms; ` +
         `per idle stream ${figures.js_per_idle_stream_kib} KiB of JS heap after GC, ${figures.rss_per_idle_stream_kib} KiB of RSS (second half ${figures.rss_per_idle_stream_marginal_kib}; target ≤ 20), server RSS ${figures.server_rss_idle_mib} MiB; CPU during the load: server ${figures.server_cpu_s_during_load} s, subscribers ${figures.subscribers_cpu_s_during_load} s`,
     )
     console.log(JSON.stringify(figures))

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { Redis as RedisClient } from 'ioredis'
 import { RateLimitedError, UnavailableError } from '../errors.ts'
 import type { Logger } from '../logger.ts'
+import { recordLiveWrite } from '../metrics.ts'
 import { type Redis, withRedis } from '../redis.ts'
 import { createScript } from '../redis-script.ts'
 import { liveStreamKey, releaseHeldMessages } from './log.ts'
@@ -379,9 +380,18 @@ export const createLiveHub = (options: LiveHubOptions): LiveHub => {
           if (page.length < PAGE || page.at(-1)?.id === end) backlogEnd = undefined
           continue
         }
-        // Whatever queued goes out in one write, less what the backlog already sent.
-        const events = queue.splice(0).filter((event) => compareIds(event.id, last) > 0)
-        if (events.length > 0) return { done: false, value: { kind: 'event', frame: framesOf(events) } }
+        // Whatever queued goes out in one write, less what the backlog already sent. The queue is in
+        // id order: when its first event is new, all are (the common case, without a comparison each).
+        const queued = queue.splice(0)
+        const events =
+          queued.length > 0 && compareIds(queued[0]!.id, last) > 0
+            ? queued
+            : queued.filter((event) => compareIds(event.id, last) > 0)
+        if (events.length > 0) {
+          // An id is the append time in ms, then a sequence number.
+          recordLiveWrite((Date.now() - Number.parseInt(events[0]!.id, 10)) / 1000)
+          return { done: false, value: { kind: 'event', frame: framesOf(events) } }
+        }
         await new Promise<void>((resolve) => {
           wake = resolve
         })
