@@ -5,10 +5,10 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
+import { type ClientRequest, request } from 'node:http'
 import { createInterface } from 'node:readline'
 import { fileURLToPath, pathToFileURL } from 'node:url'
-import { freePort } from '../tests/processes.ts'
-import { readSse } from '../tests/sse.ts'
+import { startSqs } from './sqs.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const SELF = fileURLToPath(import.meta.url)
@@ -48,8 +48,17 @@ export interface LiveBenchFigures {
   rss_per_idle_stream_kib: number
   /** The same over the second half of the streams only. */
   rss_per_idle_stream_marginal_kib: number
+  /**
+   * The server's own share, from its `chat_live_delivery_delay_seconds` histogram (append to the
+   * write to a stream): the bucket bounds holding p50 and p99, and the share of writes within 250 ms.
+   */
+  server_write_p50_le_ms: number
+  server_write_p99_le_ms: number
+  server_writes_within_250_ms: number
   /** CPU time the server process used from the start of the load to the last deliveries. */
   server_cpu_s_during_load: number
+  /** The same for the subscriber processes together (the clients' share of the 2 cores). */
+  subscribers_cpu_s_during_load: number
 }
 
 /** Latencies as counts per whole millisecond: small to send, and exact to merge. */
@@ -93,30 +102,74 @@ const cpuSeconds = async (pid: number) => {
   return (Number(fields[11]) + Number(fields[12])) / 100
 }
 
+/** Cumulative buckets of a Prometheus histogram in a text exposition, as [upper bound in ms, count]. */
+const bucketsOf = (exposition: string, name: string) =>
+  [...exposition.matchAll(new RegExp(`^${name}_bucket\\{le="([^"]+)"\\} (\\d+)$`, 'gm'))].map(
+    ([, le, count]) => [le === '+Inf' ? Number.POSITIVE_INFINITY : Number(le) * 1000, Number(count)] as const,
+  )
+
+const bucketBound = (buckets: ReadonlyArray<readonly [number, number]>, p: number) => {
+  const total = buckets.at(-1)?.[1] ?? 0
+  return buckets.find(([, count]) => count >= (total * p) / 100)?.[0] ?? Number.NaN
+}
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/**
+ * Opens one stream with node:http and calls `onEvent` with each message event's id and data: the
+ * least a client can do per event, so that the subscribers' CPU weighs as little as possible on the
+ * server they share the machine with.
+ */
+const openStream = (url: string, onEvent: (id: string, data: string) => void) =>
+  new Promise<ClientRequest>((resolve, reject) => {
+    const req = request(url, { agent: false }, (res) => {
+      if (res.statusCode !== 200) {
+        reject(new Error(`stream answered ${res.statusCode}`))
+        res.resume()
+        return
+      }
+      res.setEncoding('utf8')
+      let buffer = ''
+      res.on('data', (chunk: string) => {
+        buffer += chunk
+        let end = buffer.indexOf('\n\n')
+        while (end >= 0) {
+          const block = buffer.slice(0, end)
+          buffer = buffer.slice(end + 2)
+          // `id: <cursor>\nevent: message\ndata: <json>`: pings and the opening `retry:` are skipped.
+          if (block.startsWith('id: ') && block.includes('\nevent: message\n')) {
+            const firstBreak = block.indexOf('\n')
+            onEvent(block.slice(4, firstBreak), block.slice(block.indexOf('\ndata: ') + 7))
+          }
+          end = buffer.indexOf('\n\n')
+        }
+      })
+      res.on('error', () => undefined)
+      resolve(req)
+    })
+    req.on('error', reject)
+    req.end()
+  })
 
 /** A subscriber process: opens its streams, says READY, records latencies, reports on 'report'. */
 const runSubscribers = async (base: string, token: string, chats: number, count: number, offset: number) => {
   const fromCommit: Histogram = {}
   const fromAccept: Histogram = {}
-  const streams = []
+  const streams: ClientRequest[] = []
   for (let i = 0; i < count; i++) {
     const chat = 1 + ((offset + i) % chats)
-    const res = await fetch(`${base}/applications/${token}/chats/${chat}/messages/stream`)
-    if (res.status !== 200) throw new Error(`stream answered ${res.status}: ${await res.text()}`)
     streams.push(
-      readSse(res, (event) => {
-        if (event.event !== 'message') return
+      await openStream(`${base}/applications/${token}/chats/${chat}/messages/stream`, (id, data) => {
         const now = Date.now()
-        record(fromCommit, now - Number(event.id!.split('-')[0]))
-        record(fromAccept, now - Date.parse((JSON.parse(event.data) as { created_at: string }).created_at))
+        record(fromCommit, now - Number(id.split('-')[0]))
+        record(fromAccept, now - Date.parse((JSON.parse(data) as { created_at: string }).created_at))
       }),
     )
   }
   process.stdout.write('READY\n')
   for await (const line of createInterface({ input: process.stdin })) {
     if (line !== 'report') continue
-    await Promise.all(streams.map((stream) => stream.close()))
+    for (const stream of streams) stream.destroy()
     // A pipe is written asynchronously: exit only once the report is out.
     process.stdout.write(`${JSON.stringify({ fromCommit, fromAccept })}\n`, () => process.exit(0))
   }
@@ -153,13 +206,7 @@ export const benchLive = async (options: LiveBenchOptions = {}): Promise<LiveBen
   const rate = options.messagesPerS ?? 500
   const durationS = options.durationS ?? 10
   const unique = randomBytes(3).toString('hex')
-  const sqsPort = await freePort()
-  const fauxqs = spawn(process.execPath, ['node_modules/fauxqs/dist/cli.js'], {
-    cwd: ROOT,
-    env: { ...process.env, FAUXQS_PORT: String(sqsPort), FAUXQS_LOGGER: 'false' },
-    stdio: 'ignore',
-  })
-  await sleep(1_500)
+  const { port: sqsPort, child: fauxqs } = await startSqs()
   const server = spawn(
     process.execPath,
     [
@@ -234,6 +281,8 @@ export const benchLive = async (options: LiveBenchOptions = {}): Promise<LiveBen
     const idle = after.at(-1)!
     const secondHalf = subscribers - Math.ceil(subscribers / processes)
     const cpuBefore = await cpuSeconds(server.pid!)
+    const subscriberCpu = () => Promise.all(children.map((child) => cpuSeconds(child.pid!)))
+    const subscriberCpuBefore = await subscriberCpu()
 
     // The load: `rate` messages a second, round robin over the chats, paced every 10 ms.
     const total = rate * durationS
@@ -258,6 +307,11 @@ export const benchLive = async (options: LiveBenchOptions = {}): Promise<LiveBen
     await Promise.all(writes)
     await sleep(5_000) // the last deliveries
     const serverCpuS = (await cpuSeconds(server.pid!)) - cpuBefore
+    const writeDelays = bucketsOf(
+      await (await fetch(`${base}/metrics`)).text(),
+      'chat_live_delivery_delay_seconds',
+    )
+    const subscriberCpuS = (await subscriberCpu()).reduce((sum, s, i) => sum + s - subscriberCpuBefore[i]!, 0)
 
     const reports = await Promise.all(
       children.map((child) => {
@@ -286,7 +340,14 @@ export const benchLive = async (options: LiveBenchOptions = {}): Promise<LiveBen
       js_per_idle_stream_kib: Math.round(((idle.js - before.js) / subscribers) * 10) / 10,
       rss_per_idle_stream_kib: Math.round(((idle.rss - before.rss) / subscribers) * 10) / 10,
       rss_per_idle_stream_marginal_kib: Math.round(((idle.rss - after[0]!.rss) / secondHalf) * 10) / 10,
+      server_write_p50_le_ms: bucketBound(writeDelays, 50),
+      server_write_p99_le_ms: bucketBound(writeDelays, 99),
+      server_writes_within_250_ms:
+        Math.round(
+          ((writeDelays.find(([le]) => le === 250)?.[1] ?? 0) / (writeDelays.at(-1)?.[1] ?? 1)) * 1000,
+        ) / 1000,
       server_cpu_s_during_load: Math.round(serverCpuS * 10) / 10,
+      subscribers_cpu_s_during_load: Math.round(subscriberCpuS * 10) / 10,
     }
   } finally {
     for (const child of children) child.kill('SIGTERM')
@@ -301,12 +362,23 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     const [base, token, chats, count, offset] = args as [string, string, string, string, string]
     await runSubscribers(base, token, Number(chats), Number(count), Number(offset))
   } else {
-    const figures = await benchLive()
+    // `node bench/live.ts --subscribers 10 --rate 100 --seconds 5`: a smaller or larger run.
+    const argv = process.argv.slice(2)
+    const flag = (name: string) => {
+      const at = argv.indexOf(`--${name}`)
+      return at >= 0 ? Number(argv[at + 1]) : undefined
+    }
+    const figures = await benchLive({
+      subscribers: flag('subscribers'),
+      messagesPerS: flag('rate'),
+      durationS: flag('seconds'),
+    })
     console.log(
       `live: ${figures.subscribers} subscribers over ${figures.chats} chats, ${figures.messages_per_s} messages/s for ${figures.duration_s} s: ` +
         `${figures.deliveries}/${figures.deliveries_expected} deliveries (${figures.write_errors} failed writes); from commit p50 ${figures.from_commit_p50_ms} ms p99 ${figures.from_commit_p99_ms} ms (target ≤ 250); ` +
         `from accept p50 ${figures.from_accept_p50_ms} ms p99 ${figures.from_accept_p99_ms} ms; ` +
-        `per idle stream ${figures.js_per_idle_stream_kib} KiB of JS heap after GC, ${figures.rss_per_idle_stream_kib} KiB of RSS (second half ${figures.rss_per_idle_stream_marginal_kib}; target ≤ 20), server RSS ${figures.server_rss_idle_mib} MiB; server CPU ${figures.server_cpu_s_during_load} s during the load`,
+        `server's append → write p50 ≤ ${figures.server_write_p50_le_ms} ms, p99 ≤ ${figures.server_write_p99_le_ms} ms, ${(figures.server_writes_within_250_ms * 100).toFixed(1)} % within 250 ms; ` +
+        `per idle stream ${figures.js_per_idle_stream_kib} KiB of JS heap after GC, ${figures.rss_per_idle_stream_kib} KiB of RSS (second half ${figures.rss_per_idle_stream_marginal_kib}; target ≤ 20), server RSS ${figures.server_rss_idle_mib} MiB; CPU during the load: server ${figures.server_cpu_s_during_load} s, subscribers ${figures.subscribers_cpu_s_during_load} s`,
     )
     console.log(JSON.stringify(figures))
   }

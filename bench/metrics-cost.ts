@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import autocannon from 'autocannon'
 import { recordRequest } from '../lib/metrics.ts'
-import { freePort } from '../tests/processes.ts'
+import { startSqs } from './sqs.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 
@@ -77,12 +77,7 @@ export const benchMetricsCost = async ({
   rounds = 4,
 } = {}): Promise<MetricsCost> => {
   const unique = randomBytes(3).toString('hex')
-  const sqsPort = await freePort()
-  const fauxqs = spawnNode(['node_modules/fauxqs/dist/cli.js'], {
-    FAUXQS_PORT: String(sqsPort),
-    FAUXQS_LOGGER: 'false',
-  })
-  await new Promise((resolve) => setTimeout(resolve, 1_500))
+  const { port: sqsPort, child: fauxqs } = await startSqs()
   const env = {
     LOG_LEVEL: 'warn',
     PORT: '0',

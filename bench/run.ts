@@ -10,11 +10,12 @@
 // indexed body field), lag (202 → readable, 202 → searchable at half the create rate), search
 // (p99 at 10 connections in a chat of 100,000 messages), reconcile. --quick: 5 s loads, smaller
 // data sets, no reconcile.
-import { type ChildProcess, fork } from 'node:child_process'
+import { type ChildProcess, fork, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { openSync, readFileSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { join } from 'node:path'
+import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import mysql from 'mysql2/promise'
@@ -24,10 +25,10 @@ import { createDeps } from '../lib/deps.ts'
 import { silentLogger } from '../lib/logger.ts'
 import type { MessageDocument } from '../lib/search/document.ts'
 import { INDEX_MAPPINGS, initialIndexName } from '../lib/search/index-settings.ts'
-import { startSearchEngine } from '../tests/search-engine/engine.ts'
 import type { Figures, LoadSpec } from './load.ts'
 import { benchBody } from './persistence.ts'
 import { benchReconcile } from './reconcile.ts'
+import { startSqs } from './sqs.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const ALL_SECTIONS = ['http', 'reads', 'persistence', 'indexing', 'lag', 'search', 'reconcile'] as const
@@ -226,10 +227,38 @@ const seedReadData = async (databaseUrl: string) => {
   return { token, chatId: chatIds[0]!, spareChatId: chatIds[1]!, applicationId: app.insertId }
 }
 
+/**
+ * The test suite's search engine (tests/search-engine: OpenSearch behind the Elasticsearch
+ * compatibility proxy), started through its CLI in a process of its own like every other part of
+ * the run: the proxy then does not share this process's event loop with the probes and the
+ * indexing, and bench/ depends on the engine's command line, not on test code. The CLI prints
+ * SEARCH_ENGINE_URL=…, and shuts the engine down on SIGTERM or when this process goes.
+ */
+const startSearchEngine = async () => {
+  const child = spawn(process.execPath, ['tests/search-engine/start.ts'], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+  })
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  const url = await new Promise<string>((resolve, reject) => {
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      if (line.startsWith('SEARCH_ENGINE_URL=')) resolve(line.slice('SEARCH_ENGINE_URL='.length))
+    })
+    void exited.then((code) => reject(new Error(`the search engine exited with ${code}`)))
+  })
+  return {
+    url,
+    stop: async () => {
+      child.kill('SIGTERM')
+      await exited
+    },
+  }
+}
+
 const run = async () => {
   const unique = randomBytes(3).toString('hex')
-  const fauxqs = start('bench/sqs.ts', [])
-  const sqsPort = await firstMessage<number>(fauxqs)
+  const { port: sqsPort, child: fauxqs } = await startSqs()
+  // A running engine (Elasticsearch, say) when ELASTICSEARCH_URL names one; else the stand-in.
   const engine = process.env.ELASTICSEARCH_URL ? undefined : await startSearchEngine()
   const env: Record<string, string> = {
     ELASTICSEARCH_URL: process.env.ELASTICSEARCH_URL ?? engine!.url,

@@ -93,13 +93,14 @@ export interface RunningServer {
 }
 
 /**
- * Prepares the backing services (migrations, queues), retrying while they boot, then serves HTTP
- * and, unless RUN_WORKERS is false, runs the pollers and the scheduler. Returns once listening.
+ * Prepares the backing services (migrations, queues), retrying while they boot, then serves `app`
+ * (the server's is `createServerApp(deps)`) and, unless RUN_WORKERS is false, runs the pollers and
+ * the scheduler. Returns once listening.
  */
 export const startServer = async (
   config: Config,
-  deps: Deps = createDeps(config),
-  { extend }: { extend?: (app: ReturnType<typeof createServerApp>) => void } = {},
+  deps: Deps,
+  app: ReturnType<typeof createServerApp>,
 ): Promise<RunningServer> => {
   const { logger } = deps
   if (config.DATABASE_MIGRATE_ON_START) {
@@ -129,8 +130,6 @@ export const startServer = async (
     : undefined
 
   const backlog = config.METRICS_ENABLED ? deps.backlog.start() : undefined
-  const app = createServerApp(deps)
-  extend?.(app)
   const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
     const instance = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, () =>
       resolve(instance),
@@ -160,7 +159,8 @@ export const startServer = async (
 const main = async () => {
   const config = loadConfig(process.env)
   const logger = createLogger(config.LOG_LEVEL)
-  const running = await startServer(config, createDeps(config, { logger }))
+  const deps = createDeps(config, { logger })
+  const running = await startServer(config, deps, createServerApp(deps))
   // A parent that started this process with an IPC channel (a process manager, the tests) learns
   // the port it really got: with PORT=0 there is no port to guess, and none another process can take.
   process.send?.({ listening: running.port })

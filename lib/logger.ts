@@ -58,16 +58,46 @@ export const writeStdout = (line: string) => {
   }
 }
 
+// `,"key":` of each field name seen, so that a name is quoted once (log field names are few).
+const memberHeads = new Map<string, string>()
+const memberHead = (key: string) => {
+  let head = memberHeads.get(key)
+  if (head === undefined) {
+    head = `,${JSON.stringify(key)}:`
+    if (memberHeads.size < 1_000) memberHeads.set(key, head)
+  }
+  return head
+}
+
 /** `,"key":value` for each field JSON can hold (undefined and functions are left out, as JSON.stringify does). */
 const jsonMembers = (fields: LogFields | undefined) => {
   let members = ''
   if (fields) {
     for (const key in fields) {
-      const value = JSON.stringify(serialize(fields[key]))
-      if (value !== undefined) members += `,${JSON.stringify(key)}:${value}`
+      const field = fields[key]
+      // Numbers, the access log line's status and ms, need no JSON.stringify.
+      const value =
+        typeof field === 'number'
+          ? Number.isFinite(field)
+            ? String(field)
+            : 'null'
+          : JSON.stringify(serialize(field))
+      if (value !== undefined) members += memberHead(key) + value
     }
   }
   return members
+}
+
+// The ISO time of the last line, kept for the lines of the same millisecond.
+let lastMs = 0
+let lastTime = ''
+const isoNow = () => {
+  const now = Date.now()
+  if (now !== lastMs) {
+    lastMs = now
+    lastTime = new Date(now).toISOString()
+  }
+  return lastTime
 }
 
 // Lines are built as strings: the base fields (a child's request_id, say) are serialized once, when
@@ -88,9 +118,8 @@ class JsonLogger implements Logger {
 
   #log(level: Exclude<LogLevel, 'silent'>, msg: string, fields?: LogFields) {
     if (RANK[level] < this.#threshold) return
-    const time = new Date().toISOString()
     this.#write(
-      `{"level":"${level}","time":"${time}","msg":${JSON.stringify(msg)}${this.#base}${jsonMembers(fields)}}`,
+      `{"level":"${level}","time":"${isoNow()}","msg":${JSON.stringify(msg)}${this.#base}${jsonMembers(fields)}}`,
     )
   }
 

@@ -17,6 +17,7 @@ interface Sink {
   jobsPersisted(queue: QueueName, lagsSeconds: readonly number[]): void
   search(ms: number): void
   reconcile(mode: string, outcome: 'ok' | 'skipped' | 'error', ms: number): void
+  liveWrite(seconds: number): void
 }
 
 const registry = new Registry()
@@ -114,6 +115,12 @@ const persistLag = new Histogram({
 const searchDuration = new Histogram({
   name: `${PREFIX}search_duration_seconds`,
   help: 'Time the search engine took to answer a message search (errors included)',
+  buckets: LATENCY_BUCKETS,
+  registers: [registry],
+})
+const liveDelay = new Histogram({
+  name: `${PREFIX}live_delivery_delay_seconds`,
+  help: "Time from a message's append to its chat's live log (after its commit) to its write to a subscriber's stream; the oldest event of each write",
   buckets: LATENCY_BUCKETS,
   registers: [registry],
 })
@@ -246,6 +253,7 @@ const createPrometheusSink = (): Sink => {
       reconcileRuns.labels(mode, outcome).inc()
       reconcileDuration.labels(mode).observe(ms / 1000)
     },
+    liveWrite: (seconds) => liveDelay.observe(seconds),
   }
 }
 
@@ -325,6 +333,9 @@ export const createEmfSink = (write: (line: string) => void, now: () => number =
         ],
         { mode, outcome, reconcile_runs_total: 1, reconcile_duration_seconds: ms / 1000 },
       ),
+    // A log line per write to a stream would cost more than the write: on Lambda, a stream's
+    // delivery delay is left to the function URL's own metrics and the client's measure.
+    liveWrite: () => undefined,
   }
 }
 
@@ -335,6 +346,7 @@ const offSink: Sink = {
   jobsPersisted: noop,
   search: noop,
   reconcile: noop,
+  liveWrite: noop,
 }
 
 const prometheusSink = createPrometheusSink()
@@ -363,6 +375,9 @@ export const recordJobsAccepted = (queue: QueueName, count: number) => sink.jobs
 /** The consumers' hook: jobs committed, with their lag from acceptance in seconds. */
 export const recordJobsPersisted = (queue: QueueName, lagsSeconds: readonly number[]) =>
   sink.jobsPersisted(queue, lagsSeconds)
+
+/** The live hub's hook: a write of live events to a stream, `seconds` after the oldest was appended. */
+export const recordLiveWrite = (seconds: number) => sink.liveWrite(seconds)
 
 /** Wraps a search function so that each call's duration is recorded, failures included. */
 export const timeSearch =

@@ -3,7 +3,7 @@
 // the SQS emulator (fauxqs) and, unless ELASTICSEARCH_URL is set, a real OpenSearch engine behind
 // the Elasticsearch compatibility layer. Every other variable keeps its default (see .env.example).
 import { startFauxqs } from 'fauxqs'
-import { startServer } from '../functions/server.ts'
+import { createServerApp, startServer } from '../functions/server.ts'
 import { loadConfig } from '../lib/config.ts'
 import { createDeps } from '../lib/deps.ts'
 import { createLogger } from '../lib/logger.ts'
@@ -34,7 +34,8 @@ const main = async () => {
 
   const config = loadConfig(env)
   say(`MySQL: ${new URL(config.DATABASE_URL).host}, Redis: ${new URL(config.REDIS_URL).host}`)
-  const running = await startServer(config, createDeps(config, { logger: createLogger(config.LOG_LEVEL) }))
+  const deps = createDeps(config, { logger: createLogger(config.LOG_LEVEL) })
+  const running = await startServer(config, deps, createServerApp(deps))
   say(`API on http://localhost:${running.port} (docs at /docs)`)
 
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {

@@ -1,6 +1,6 @@
 import { routes } from '../../lib/api/routes.ts'
 import { type AcceptDeps, chatPath, createChat } from '../../lib/chats.ts'
-import { createApi } from '../../lib/http/api.ts'
+import { createApi, responseHeader } from '../../lib/http/api.ts'
 import { defineRoute } from '../../lib/http/validate.ts'
 import type { Logger } from '../../lib/logger.ts'
 
@@ -13,5 +13,6 @@ export const createCreateChatApp = (deps: CreateChatDeps) =>
       idempotencyKey: c.req.valid('header').idempotencyKey,
       requestId: c.get('requestId'),
     })
-    return c.json({ number }, 202, { Location: chatPath(token, number) })
+    responseHeader(c, 'Location', chatPath(token, number))
+    return c.json({ number }, 202)
   })

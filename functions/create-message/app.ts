@@ -1,6 +1,6 @@
 import { routes } from '../../lib/api/routes.ts'
 import type { AcceptDeps } from '../../lib/chats.ts'
-import { createApi } from '../../lib/http/api.ts'
+import { createApi, responseHeader } from '../../lib/http/api.ts'
 import { defineRoute } from '../../lib/http/validate.ts'
 import type { Logger } from '../../lib/logger.ts'
 import { createMessage, messagePath } from '../../lib/messages.ts'
@@ -14,5 +14,6 @@ export const createCreateMessageApp = (deps: CreateMessageDeps) =>
       idempotencyKey: c.req.valid('header').idempotencyKey,
       requestId: c.get('requestId'),
     })
-    return c.json({ number }, 202, { Location: messagePath(token, chat, number) })
+    responseHeader(c, 'Location', messagePath(token, chat, number))
+    return c.json({ number }, 202)
   })

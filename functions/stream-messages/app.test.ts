@@ -4,6 +4,7 @@ import { createApplication } from '../../lib/applications.ts'
 import { createChat } from '../../lib/chats.ts'
 import type { Deps } from '../../lib/deps.ts'
 import { createMessage, updateMessage } from '../../lib/messages.ts'
+import { renderMetrics } from '../../lib/metrics.ts'
 import { expectShape } from '../../tests/factories.ts'
 import { createTestDeps, drainQueues } from '../../tests/harness.ts'
 import { messagesOf, readSse, type SseStream } from '../../tests/sse.ts'
@@ -57,6 +58,26 @@ describe('GET /applications/:token/chats/:chat/messages/stream', () => {
     ])
     const ids = events.filter((e) => e.event === 'message').map((e) => e.id!)
     expect(new Set(ids).size).toBe(4)
+  })
+
+  it('records how long after its append each write of live events went out', async () => {
+    const writes = async () => {
+      const { body } = await renderMetrics()
+      return Number(/^chat_live_delivery_delay_seconds_count (\d+)$/m.exec(body)?.[1] ?? Number.NaN)
+    }
+    const { token, chat, path } = await newChat()
+    const live = await stream(path)
+    const before = await writes()
+    await createMessage(deps, token, chat, { body: 'timed' })
+    await drainQueues(deps)
+    await live.waitFor((events) => messagesOf(events).length === 1)
+
+    expect(await writes()).toBe(before + 1)
+    const { body } = await renderMetrics()
+    // Appended and written by this process within the test: well under the 10 s bucket.
+    expect(Number(/^chat_live_delivery_delay_seconds_bucket\{le="10"\} (\d+)$/m.exec(body)?.[1])).toBe(
+      before + 1,
+    )
   })
 
   it.each([

@@ -1,6 +1,6 @@
 import { routes } from '../../lib/api/routes.ts'
 import { type AcceptDeps, chatPath, updateChat } from '../../lib/chats.ts'
-import { createApi } from '../../lib/http/api.ts'
+import { createApi, responseHeader } from '../../lib/http/api.ts'
 import { defineRoute } from '../../lib/http/validate.ts'
 import type { Logger } from '../../lib/logger.ts'
 
@@ -12,5 +12,6 @@ export const createUpdateChatApp = (deps: UpdateChatDeps) =>
     const number = await updateChat(deps, token, chat, c.req.valid('json'), {
       requestId: c.get('requestId'),
     })
-    return c.json({ number }, 202, { Location: chatPath(token, number) })
+    responseHeader(c, 'Location', chatPath(token, number))
+    return c.json({ number }, 202)
   })

@@ -1,6 +1,6 @@
 import { routes } from '../../lib/api/routes.ts'
 import type { AcceptDeps } from '../../lib/chats.ts'
-import { createApi } from '../../lib/http/api.ts'
+import { createApi, responseHeader } from '../../lib/http/api.ts'
 import { defineRoute } from '../../lib/http/validate.ts'
 import type { Logger } from '../../lib/logger.ts'
 import { messagePath, updateMessage } from '../../lib/messages.ts'
@@ -13,5 +13,6 @@ export const createUpdateMessageApp = (deps: UpdateMessageDeps) =>
     const number = await updateMessage(deps, token, chat, message, c.req.valid('json'), {
       requestId: c.get('requestId'),
     })
-    return c.json({ number }, 202, { Location: messagePath(token, chat, number) })
+    responseHeader(c, 'Location', messagePath(token, chat, number))
+    return c.json({ number }, 202)
   })

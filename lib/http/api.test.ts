@@ -6,7 +6,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { expectShape } from '../../tests/factories.ts'
 import { errorOutput } from '../api/schemas.ts'
 import { createLogger } from '../logger.ts'
-import { createApi, MAX_BODY_BYTES, mountApis } from './api.ts'
+import { createApi, MAX_BODY_BYTES, mountApis, responseHeader } from './api.ts'
 import { jsonBody } from './validate.ts'
 
 const TOKEN = 'a'.repeat(32)
@@ -17,9 +17,11 @@ const accessLines = () =>
 
 // Two function apps, as the server composes them: a body-reading POST and a streaming GET.
 const echoApp = () =>
-  createApi(logger).post('/applications/:token/echo', jsonBody(v.object({ body: v.string() })), (c) =>
-    c.json({ length: c.req.valid('json').body.length }, 202),
-  )
+  createApi(logger).post('/applications/:token/echo', jsonBody(v.object({ body: v.string() })), (c) => {
+    const { length } = c.req.valid('json').body
+    responseHeader(c, 'Location', `/echoes/${length}`)
+    return c.json({ length }, 202)
+  })
 let releaseStream: () => void = () => undefined
 const streamApp = () =>
   createApi(logger).get('/stream', () => {
@@ -78,6 +80,8 @@ describe('the shared middleware on a server root', () => {
     })
 
     expect(res.status).toBe(202)
+    expect(res.headers.location).toBe('/echoes/2')
+    expect(res.headers['content-type']).toBe('application/json')
     expect(accessLines()).toEqual([
       expect.objectContaining({
         method: 'POST',
@@ -172,6 +176,7 @@ describe('a function app on its own (Lambda, app.request)', () => {
 
     expect(ok.status).toBe(202)
     expect(ok.headers.get('x-request-id')).toBe('standalone-1')
+    expect(ok.headers.get('location')).toBe('/echoes/3')
     expect(tooLarge.status).toBe(413)
     expect(wrongMethod.status).toBe(404)
     expect(accessLines().map((entry) => entry.status)).toEqual([202, 413, 404])

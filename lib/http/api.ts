@@ -74,6 +74,18 @@ export const requestHeader = (c: Context, name: string): string | undefined => {
   return Array.isArray(value) ? value.join(', ') : value
 }
 
+/**
+ * Sets a response header. On @hono/node-server straight on the ServerResponse: a header passed to
+ * `c.json()` besides Content-Type makes Hono build a WHATWG Headers, and the server convert it back
+ * (undici's header validation showed in the creates' profile). Elsewhere (Lambda, `app.request()`),
+ * `c.header()`. Set it only once the answer is certain: on Node it outlives an error thrown after it.
+ */
+export const responseHeader = (c: Context, name: string, value: string) => {
+  const outgoing = (c.env as NodeBindings | undefined)?.outgoing
+  if (outgoing?.setHeader) outgoing.setHeader(name, value)
+  else c.header(name, value)
+}
+
 const PAYLOAD_TOO_LARGE = `the request body is over the limit of ${MAX_BODY_BYTES} bytes`
 
 const streamingLimit = bodyLimit({

@@ -61,6 +61,79 @@ describe('the SQS job queue', () => {
     expect(received).toHaveLength(12)
   })
 
+  /** A client of the same SQS whose SendMessageBatch calls are recorded, the first one answered late. */
+  const slowFirstCall = (delayMs: number) => {
+    const sqs = createSqsClient(deps.config)
+    const calls: Array<{ entries: number; jobs: number }> = []
+    sqs.middlewareStack.add(
+      (next) => async (args) => {
+        const input = args.input as { Entries?: Array<{ MessageBody?: string }> }
+        if (!input.Entries) return next(args)
+        const jobs = input.Entries.reduce(
+          (sum, entry) => sum + JSON.parse(entry.MessageBody ?? '[]').length,
+          0,
+        )
+        calls.push({ entries: input.Entries.length, jobs })
+        if (calls.length === 1) await new Promise((resolve) => setTimeout(resolve, delayMs))
+        return next(args)
+      },
+      { step: 'initialize' },
+    )
+    return { sqs, calls }
+  }
+  const nextTurn = () => new Promise((resolve) => setImmediate(resolve))
+
+  it('keeps one call in flight: what arrives meanwhile leaves in one call once it is answered', async () => {
+    const { sqs, calls } = slowFirstCall(300)
+    const queue = createJobQueue(sqs, deps.queueUrls, {
+      flushMs: 1,
+      timeoutMs: 5_000,
+      maxJobs: 100,
+      maxBytes: 1024 * 1024,
+      patienceMs: 10_000,
+      logger: deps.logger,
+    })
+    const sent = [queue.send('chats', { n: 0 })]
+    while (calls.length === 0) await nextTurn()
+    for (let n = 1; n <= 30; n++) {
+      sent.push(queue.send('chats', { n }))
+      await nextTurn()
+    }
+
+    await Promise.all(sent)
+
+    expect(calls).toEqual([
+      { entries: 1, jobs: 1 },
+      { entries: 2, jobs: 30 },
+    ])
+    sqs.destroy()
+  })
+
+  it('does not hold jobs behind a slow call: past its patience they leave in a call of their own', async () => {
+    const { sqs, calls } = slowFirstCall(2_000)
+    const queue = createJobQueue(sqs, deps.queueUrls, {
+      flushMs: 1,
+      timeoutMs: 5_000,
+      maxJobs: 100,
+      maxBytes: 1024 * 1024,
+      patienceMs: 50,
+      logger: deps.logger,
+    })
+    const slow = queue.send('chats', { n: 0 })
+    while (calls.length === 0) await nextTurn()
+    const started = performance.now()
+
+    await Promise.all([queue.send('chats', { n: 1 }), queue.send('chats', { n: 2 })])
+
+    expect(performance.now() - started).toBeLessThan(1_000)
+    expect(calls).toEqual([
+      { entries: 1, jobs: 1 },
+      { entries: 1, jobs: 2 },
+    ])
+    await slow
+    sqs.destroy()
+  })
+
   it('rejects every caller with a 503 error when SQS cannot be reached', async () => {
     const queue = createJobQueue(
       deps.sqs,

@@ -19,6 +19,8 @@ export interface JobQueue {
 interface Pending {
   body: string
   bytes: number
+  /** When it was buffered (performance.now()). */
+  since: number
   resolve: () => void
   reject: (error: unknown) => void
 }
@@ -27,19 +29,11 @@ const MAX_BATCH_ENTRIES = 10
 // SQS caps a whole SendMessageBatch request at 256 KiB on LocalStack and older regions.
 const MAX_BATCH_BYTES = 240 * 1024
 const MAX_PACK_BYTES = MAX_BATCH_BYTES / MAX_BATCH_ENTRIES
-
-/** Groups jobs into SQS message bodies: JSON arrays of up to MAX_JOBS_PER_MESSAGE jobs. */
-const packJobs = (items: Pending[]) => {
-  const packs: Array<{ items: Pending[]; bytes: number }> = []
-  for (const item of items) {
-    const last = packs[packs.length - 1]
-    if (last && last.items.length < MAX_JOBS_PER_MESSAGE && last.bytes + item.bytes + 1 <= MAX_PACK_BYTES) {
-      last.items.push(item)
-      last.bytes += item.bytes + 1
-    } else packs.push({ items: [item], bytes: item.bytes + 2 })
-  }
-  return packs
-}
+// Calls of one queue in flight at once: one normally, more only when full batches wait or the
+// calls in flight are slow.
+const MAX_CALLS_IN_FLIGHT = 8
+// How long jobs wait behind a call in flight before another call may start without it.
+const PATIENCE_MS = 20
 
 export interface JobQueueOptions {
   flushMs: number
@@ -48,6 +42,8 @@ export interface JobQueueOptions {
   /** Jobs and bytes buffered or being sent; past either bound a job is refused at once. */
   maxJobs: number
   maxBytes: number
+  /** How long jobs wait behind a call in flight before another call may start; default 20 ms. */
+  patienceMs?: number
   logger: Pick<Logger, 'warn'>
 }
 
@@ -60,20 +56,31 @@ const MAYBE_CREATED =
   'the queue did not confirm in time, so this create or update may have happened; retrying is safe, and a create retried with the same Idempotency-Key gets the same number'
 
 /**
- * A write-behind buffer in front of SendMessageBatch: jobs sent within `flushMs` of each other
- * share SQS messages (packs of up to 25) and calls (up to 10 messages), which is what lets one
- * server take thousands of writes a second. Each caller's promise settles with its own pack's
- * outcome, so a request answers 202 only after SQS accepted its job, and 503 when SQS refused it
- * or did not answer within `timeoutMs`. The buffer is bounded: when SQS stalls, requests past
- * `maxJobs` or `maxBytes` get their 503 at once instead of piling up in memory.
+ * A write-behind buffer in front of SendMessageBatch: jobs share SQS messages (packs of up to 25)
+ * and calls (up to 10 messages), which is what lets one server take thousands of writes a second.
+ * One call is in flight per queue; what arrives meanwhile waits and leaves in the next call as soon
+ * as that one is answered, so that a batch grows with the load instead of the calls multiplying
+ * (each call costs this process, and the queue service, far more than the bytes of a job). An idle
+ * queue waits `flushMs` for company before it sends. Another call starts at once when a full batch
+ * is waiting, or when the call in flight is slow (`patienceMs`): a job never waits long behind a
+ * stalled call, up to MAX_CALLS_IN_FLIGHT calls.
+ *
+ * Each caller's promise settles with its own pack's outcome, so a request answers 202 only after SQS
+ * accepted its job, and 503 when SQS refused it or did not answer within `timeoutMs`. The buffer is
+ * bounded: when SQS stalls, requests past `maxJobs` or `maxBytes` get their 503 at once instead of
+ * piling up in memory, and a job that waited `timeoutMs` for a call without being sent gets its
+ * 503 (nothing was created) instead of waiting out another call's deadline.
  */
 export const createJobQueue = (
   sqs: SQSClient,
   urls: () => Promise<Record<QueueName, string>>,
-  { flushMs, timeoutMs, maxJobs, maxBytes, logger }: JobQueueOptions,
+  { flushMs, timeoutMs, maxJobs, maxBytes, patienceMs = PATIENCE_MS, logger }: JobQueueOptions,
 ): JobQueue => {
   const pending: Record<QueueName, Pending[]> = { chats: [], messages: [] }
+  const pendingBytes: Record<QueueName, number> = { chats: 0, messages: 0 }
   const timers: Partial<Record<QueueName, NodeJS.Timeout>> = {}
+  // The calls in flight per queue, with the time each was sent.
+  const calls: Record<QueueName, Set<{ sent: number }>> = { chats: new Set(), messages: new Set() }
   const inFlightSends = new Set<Promise<void>>()
   const held = { jobs: 0, bytes: 0 }
   const untrackBuffer = trackBufferDepth(() => ({
@@ -81,21 +88,26 @@ export const createJobQueue = (
     messages: pending.messages.length,
   }))
 
-  const sendBatch = async (queue: QueueName, packs: Array<{ items: Pending[] }>) => {
-    const settle = (index: number, error?: unknown) => {
-      for (const item of packs[index]!.items) {
-        held.jobs--
-        held.bytes -= item.bytes
-        error ? item.reject(error) : item.resolve()
-      }
-      if (!error) recordJobsAccepted(queue, packs[index]!.items.length)
+  const release = (queue: QueueName, items: Pending[], error?: unknown) => {
+    for (const item of items) {
+      held.jobs--
+      held.bytes -= item.bytes
+      error ? item.reject(error) : item.resolve()
     }
+    if (!error) recordJobsAccepted(queue, items.length)
+  }
+
+  const sendBatch = async (queue: QueueName, packs: Array<{ items: Pending[] }>) => {
     let url: string
     try {
       url = (await urls())[queue]
     } catch (error) {
-      for (const index of packs.keys())
-        settle(index, new UnavailableError('the queue is', { cause: error, message: NOT_CREATED }))
+      for (const pack of packs)
+        release(
+          queue,
+          pack.items,
+          new UnavailableError('the queue is', { cause: error, message: NOT_CREATED }),
+        )
       return
     }
     try {
@@ -110,13 +122,14 @@ export const createJobQueue = (
         deadline(timeoutMs),
       )
       const failed = new Map((result.Failed ?? []).map((entry) => [Number(entry.Id), entry]))
-      for (const index of packs.keys()) {
+      for (const [index, pack] of packs.entries()) {
         const failure = failed.get(index)
-        if (!failure) settle(index)
+        if (!failure) release(queue, pack.items)
         else {
           logger.warn('SQS refused a message', { code: failure.Code, sender_fault: failure.SenderFault })
-          settle(
-            index,
+          release(
+            queue,
+            pack.items,
             new UnavailableError('the queue is', {
               cause: new Error(failure.Message ?? failure.Code),
               message: NOT_CREATED,
@@ -125,30 +138,80 @@ export const createJobQueue = (
         }
       }
     } catch (error) {
-      for (const index of packs.keys())
-        settle(index, new UnavailableError('the queue is', { cause: error, message: MAYBE_CREATED }))
+      for (const pack of packs)
+        release(
+          queue,
+          pack.items,
+          new UnavailableError('the queue is', { cause: error, message: MAYBE_CREATED }),
+        )
     }
   }
 
-  const drain = (queue: QueueName) => {
+  /** Takes one call's worth of jobs (up to 10 packs, 240 KiB) from the front of the buffer. */
+  const takeBatch = (queue: QueueName) => {
+    const packs: Array<{ items: Pending[]; bytes: number }> = []
+    let bytes = 0
+    let count = 0
+    for (const item of pending[queue]) {
+      const last = packs[packs.length - 1]
+      if (last && last.items.length < MAX_JOBS_PER_MESSAGE && last.bytes + item.bytes + 1 <= MAX_PACK_BYTES) {
+        last.items.push(item)
+        last.bytes += item.bytes + 1
+        bytes += item.bytes + 1
+      } else {
+        if (packs.length === MAX_BATCH_ENTRIES || (last && bytes + item.bytes + 2 > MAX_BATCH_BYTES)) break
+        packs.push({ items: [item], bytes: item.bytes + 2 })
+        bytes += item.bytes + 2
+      }
+      count++
+      pendingBytes[queue] -= item.bytes
+    }
+    pending[queue].splice(0, count)
+    return packs
+  }
+
+  /** A full call's worth is waiting: it need not wait for company. */
+  const isFull = (queue: QueueName) =>
+    pending[queue].length >= MAX_BATCH_ENTRIES * MAX_JOBS_PER_MESSAGE ||
+    pendingBytes[queue] >= MAX_BATCH_BYTES
+
+  /** Whether the calls in flight leave room for another now. */
+  const mayCall = (queue: QueueName) => {
+    const inFlight = calls[queue]
+    if (inFlight.size === 0) return true
+    if (inFlight.size >= MAX_CALLS_IN_FLIGHT) return false
+    if (isFull(queue)) return true
+    const now = performance.now()
+    for (const call of inFlight) if (now - call.sent < patienceMs) return false
+    return true
+  }
+
+  const drain = (queue: QueueName, { force = false } = {}) => {
     clearTimeout(timers[queue])
     delete timers[queue]
-    const batches: Array<Array<{ items: Pending[]; bytes: number }>> = []
-    let bytes = 0
-    for (const pack of packJobs(pending[queue].splice(0))) {
-      const batch = batches[batches.length - 1]
-      if (batch && batch.length < MAX_BATCH_ENTRIES && bytes + pack.bytes <= MAX_BATCH_BYTES) {
-        batch.push(pack)
-        bytes += pack.bytes
-      } else {
-        batches.push([pack])
-        bytes = pack.bytes
-      }
+    // Jobs that waited out a whole deadline for a call were never sent: nothing was created.
+    const expired = performance.now() - timeoutMs
+    const waiting = pending[queue]
+    let stale = 0
+    while (stale < waiting.length && waiting[stale]!.since <= expired) stale++
+    if (stale > 0) {
+      const dropped = waiting.splice(0, stale)
+      pendingBytes[queue] -= dropped.reduce((sum, item) => sum + item.bytes, 0)
+      release(queue, dropped, new UnavailableError('the queue is', { message: NOT_CREATED }))
     }
-    for (const batch of batches) {
-      const sending = sendBatch(queue, batch).finally(() => inFlightSends.delete(sending))
+    while (pending[queue].length > 0 && (force || mayCall(queue))) {
+      const call = { sent: performance.now() }
+      calls[queue].add(call)
+      const sending = sendBatch(queue, takeBatch(queue)).finally(() => {
+        inFlightSends.delete(sending)
+        calls[queue].delete(call)
+        // What arrived meanwhile leaves now, in one call.
+        if (pending[queue].length > 0) drain(queue)
+      })
       inFlightSends.add(sending)
     }
+    // Still waiting behind a call in flight: look again once its patience has run out.
+    if (pending[queue].length > 0 && !force) timers[queue] ??= setTimeout(() => drain(queue), patienceMs)
   }
 
   return {
@@ -161,9 +224,11 @@ export const createJobQueue = (
         }
         held.jobs++
         held.bytes += body.length
-        pending[queue].push({ body, bytes: body.length, resolve, reject })
-        if (pending[queue].length >= MAX_BATCH_ENTRIES * MAX_JOBS_PER_MESSAGE || flushMs === 0) drain(queue)
-        else timers[queue] ??= setTimeout(() => drain(queue), flushMs)
+        pending[queue].push({ body, bytes: body.length, since: performance.now(), resolve, reject })
+        pendingBytes[queue] += body.length
+        if (flushMs === 0) drain(queue, { force: true })
+        else if (isFull(queue)) drain(queue)
+        else timers[queue] ??= setTimeout(() => drain(queue), calls[queue].size === 0 ? flushMs : patienceMs)
       }),
     ping: async () => {
       const { messages } = await urls()
@@ -173,8 +238,8 @@ export const createJobQueue = (
       )
     },
     flush: async () => {
-      drain('chats')
-      drain('messages')
+      drain('chats', { force: true })
+      drain('messages', { force: true })
       while (inFlightSends.size > 0) await Promise.allSettled([...inFlightSends])
     },
     close: async function close() {

@@ -1,5 +1,6 @@
 // CLI: node tests/search-engine/start.ts [--verbose]
-// Prints SEARCH_ENGINE_URL=http://127.0.0.1:PORT and runs until SIGINT/SIGTERM (see engine.ts).
+// Prints SEARCH_ENGINE_URL=http://127.0.0.1:PORT and runs until SIGINT/SIGTERM, or until the parent
+// that started it with an IPC channel goes (see engine.ts).
 
 import { startSearchEngine } from './engine.ts'
 
@@ -21,6 +22,9 @@ startSearchEngine({ log: verbose ? (line) => process.stderr.write(`${line}\n`) :
     }
     process.once('SIGINT', shutdown)
     process.once('SIGTERM', shutdown)
+    // Started with an IPC channel (bench/run.ts): the channel closes when the parent goes, even
+    // killed hard, and the engine goes with it instead of outliving it.
+    process.once('disconnect', shutdown)
   },
   (err: unknown) => {
     process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`)
