@@ -7,7 +7,7 @@ import { timeSearch } from '../metrics.ts'
 import { documentId, type MessageDocument, toSource } from './document.ts'
 import { errorType, isUnavailable } from './errors.ts'
 import { INDEX_MAPPINGS, INDEX_SETTINGS, initialIndexName } from './index-settings.ts'
-import { bodyQuery, escapeHtml, type SearchPage } from './query.ts'
+import { escapeHtml, type SearchPage, searchBody } from './query.ts'
 
 export interface BulkOutcome {
   indexed: number
@@ -181,31 +181,7 @@ export const createSearch = (
         body: string
         created_at: string
         updated_at: string
-      }>({
-        index: alias,
-        routing: String(chatId),
-        query: { bool: { filter: [{ term: { chat_id: chatId } }], must: [bodyQuery(q)] } },
-        sort: [
-          { _score: { order: 'desc' } },
-          { created_at: { order: 'desc' } },
-          { number: { order: 'desc' } },
-        ],
-        from: offset,
-        size: limit,
-        track_total_hits: true,
-        _source: ['number', 'body', 'created_at', 'updated_at'],
-        highlight: {
-          encoder: 'html',
-          pre_tags: ['<em>'],
-          post_tags: ['</em>'],
-          // The highlighted field's text is the parent's _source value: the whole body, escaped.
-          fields: {
-            'body.ngram': { type: 'unified', number_of_fragments: 0 },
-            'body.chars': { type: 'unified', number_of_fragments: 0 },
-            'body.short': { type: 'unified', number_of_fragments: 0 },
-          },
-        },
-      })
+      }>({ index: alias, routing: String(chatId), ...searchBody(chatId, { q, limit, offset }) })
       const total = response.hits.total
       return {
         data: response.hits.hits.map((hit) => {

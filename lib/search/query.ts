@@ -1,3 +1,6 @@
+import type { estypes } from '@elastic/elasticsearch'
+import type { SearchQuery } from '../api/schemas.ts'
+
 /** One hit as the API returns it. */
 export interface SearchHit {
   number: number
@@ -50,3 +53,27 @@ export const bodyQuery = (q: string) => {
     },
   }
 }
+
+/**
+ * The body of the search request for one chat's messages (sent with `routing` = the chat id): its
+ * matches of `q`, by relevance then newest first, with the exact total and the highlighted body.
+ */
+export const searchBody = (chatId: number, { q, limit, offset }: SearchQuery): estypes.SearchRequest => ({
+  query: { bool: { filter: [{ term: { chat_id: chatId } }], must: [bodyQuery(q)] } },
+  sort: [{ _score: { order: 'desc' } }, { created_at: { order: 'desc' } }, { number: { order: 'desc' } }],
+  from: offset,
+  size: limit,
+  track_total_hits: true,
+  _source: ['number', 'body', 'created_at', 'updated_at'],
+  highlight: {
+    encoder: 'html',
+    pre_tags: ['<em>'],
+    post_tags: ['</em>'],
+    // The highlighted field's text is the parent's _source value: the whole body, escaped.
+    fields: {
+      'body.ngram': { type: 'unified', number_of_fragments: 0 },
+      'body.chars': { type: 'unified', number_of_fragments: 0 },
+      'body.short': { type: 'unified', number_of_fragments: 0 },
+    },
+  },
+})
