@@ -95,10 +95,15 @@ export const bulkUpsert = <Row extends Record<string, unknown>>(
     const { head, tuple, tail, columns } = shapeOf(db, rows[0]!)
     const params: unknown[] = []
     for (const row of rows) {
+      let defined = 0
+      for (const key in row) if (row[key] !== undefined) defined++
       for (const [key, column] of columns) {
         const value = row[key]
+        if (value !== undefined) defined--
         params.push(value === null || value === undefined ? null : column.mapToDriverValue(value))
       }
+      // The statement has the first row's columns: a field that only a later row sets would be lost.
+      if (defined !== 0) throw new Error('bulkUpsert: a row sets a column the first row does not')
     }
     // drizzle() keeps the client it was given: the bounded pool of createDatabase.
     const client = (db as Db & { $client: Pool }).$client
