@@ -9,7 +9,8 @@ import { failCollisions } from './collisions.ts'
 import type { PersistDeps } from './deps.ts'
 import { bulkUpsert, versionedUpsert } from './upsert.ts'
 
-const upsertChats = bulkUpsert<typeof chats.$inferInsert>(chats, (db, row) =>
+/** The batch's chats in one multi-row upsert; a title is kept only from its newest version. */
+export const upsertChats = bulkUpsert<typeof chats.$inferInsert>(chats, (db, row) =>
   db
     .insert(chats)
     .values(row)

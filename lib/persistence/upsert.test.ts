@@ -4,23 +4,11 @@ import { chats } from '../../db/schema.ts'
 import { newJobOwner } from '../../tests/factories.ts'
 import { createTestDeps } from '../../tests/harness.ts'
 import type { Deps } from '../deps.ts'
-import { bulkUpsert, versionedUpsert } from './upsert.ts'
+import { upsertChats } from './chats.ts'
 
 type ChatInsert = typeof chats.$inferInsert
 
-const upsertChats = bulkUpsert<ChatInsert>(chats, (db, row) =>
-  db
-    .insert(chats)
-    .values(row)
-    .onDuplicateKeyUpdate({
-      set: versionedUpsert(
-        { key: 'title', column: 'title' },
-        { key: 'titleVersion', column: 'title_version' },
-      ),
-    }),
-)
-
-describe('bulkUpsert', () => {
+describe('bulkUpsert (the chats upsert)', () => {
   let deps: Deps
   beforeAll(async () => {
     deps = await createTestDeps()

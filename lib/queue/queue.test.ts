@@ -79,20 +79,22 @@ describe('the SQS job queue', () => {
       },
       { step: 'initialize' },
     )
-    return { sqs, calls }
+    const queueWithPatience = (patienceMs: number) =>
+      createJobQueue(sqs, deps.queueUrls, {
+        flushMs: 1,
+        timeoutMs: 5_000,
+        maxJobs: 100,
+        maxBytes: 1024 * 1024,
+        patienceMs,
+        logger: deps.logger,
+      })
+    return { sqs, calls, queueWithPatience }
   }
   const nextTurn = () => new Promise((resolve) => setImmediate(resolve))
 
   it('keeps one call in flight: what arrives meanwhile leaves in one call once it is answered', async () => {
-    const { sqs, calls } = slowFirstCall(300)
-    const queue = createJobQueue(sqs, deps.queueUrls, {
-      flushMs: 1,
-      timeoutMs: 5_000,
-      maxJobs: 100,
-      maxBytes: 1024 * 1024,
-      patienceMs: 10_000,
-      logger: deps.logger,
-    })
+    const { sqs, calls, queueWithPatience } = slowFirstCall(300)
+    const queue = queueWithPatience(10_000)
     const sent = [queue.send('chats', { n: 0 })]
     while (calls.length === 0) await nextTurn()
     for (let n = 1; n <= 30; n++) {
@@ -110,15 +112,8 @@ describe('the SQS job queue', () => {
   })
 
   it('does not hold jobs behind a slow call: past its patience they leave in a call of their own', async () => {
-    const { sqs, calls } = slowFirstCall(2_000)
-    const queue = createJobQueue(sqs, deps.queueUrls, {
-      flushMs: 1,
-      timeoutMs: 5_000,
-      maxJobs: 100,
-      maxBytes: 1024 * 1024,
-      patienceMs: 50,
-      logger: deps.logger,
-    })
+    const { sqs, calls, queueWithPatience } = slowFirstCall(2_000)
+    const queue = queueWithPatience(50)
     const slow = queue.send('chats', { n: 0 })
     while (calls.length === 0) await nextTurn()
     const started = performance.now()
