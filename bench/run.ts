@@ -252,7 +252,7 @@ const startSearchEngine = async () => {
     stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
     // The JVM as Elasticsearch runs it in production (G1, the optimizing JIT, a heap of its own),
     // not the test suite's quick-start flags (serial GC, C1 only, 512 MiB): with those, the bulk
-    // ceiling was 10,119 docs/s against 16,580–17,554, and searches matching the whole chat took 2–4×
+    // ceiling was 10,119 docs/s against 13,708–17,554, and searches matching the whole chat took 2–4×
     // as long (at 200,000 documents), which the figures would have charged to us. Either variable
     // set by hand wins.
     env: {
