@@ -1,16 +1,22 @@
 import { randomBytes } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { prepareDatabase, testConfig } from './harness.ts'
+import { migrateDatabase } from '../lib/db.ts'
+import { testConfig, workerDatabaseUrl } from './harness.ts'
 import { eventually, type ServerProcess, startServerProcess, toEnv } from './processes.ts'
 
-// Black box: a real server process, its stdout, and nothing but HTTP in between.
+// Black box: a real server process, its stdout, and nothing but HTTP in between. Its backlog gauges
+// count the whole database: a database of this file's own keeps out what the test files before it
+// in the same worker left unindexed (a search outage test leaves hundreds).
+const databaseUrl = workerDatabaseUrl('_operability')
 
 describe('a server process, for its operator', () => {
   let server: ServerProcess
 
   beforeAll(async () => {
-    await prepareDatabase()
-    server = await startServerProcess(toEnv(testConfig({ LOG_LEVEL: 'debug', SQS_POLLERS: '1' })))
+    await migrateDatabase(databaseUrl)
+    server = await startServerProcess(
+      toEnv(testConfig({ DATABASE_URL: databaseUrl, LOG_LEVEL: 'debug', SQS_POLLERS: '1' })),
+    )
   })
   afterAll(() => server?.stop())
 
