@@ -77,11 +77,11 @@ const numberRequest = async (
   const settings = { idempotencyTtlS: IDEMPOTENCY_TTL_S, rateLimit: deps.config.WRITE_RATE_LIMIT_PER_S }
   for (let attempt = 0; attempt < 4; attempt++) {
     const reply = await withRedis(() => numberInBatch(deps.redis, token, settings, request))
-    const applicationId = Number(reply.app)
+    const applicationId = reply.app
     switch (reply.status) {
       case 'ok':
       case 'replay':
-        return { applicationId, number: Number(reply.number), version: Number(reply.version) }
+        return { applicationId, number: reply.number, version: reply.version }
       case 'no_app':
         throw new NotFoundError('application not found')
       case 'no_chat':
@@ -91,7 +91,7 @@ const numberRequest = async (
       case 'rate_limited':
         throw new RateLimitedError(
           `over ${deps.config.WRITE_RATE_LIMIT_PER_S} writes a second for this application; retry shortly`,
-          Math.max(1, Math.ceil(Number(reply.number) / 1000)),
+          Math.max(1, Math.ceil(reply.number / 1000)),
         )
       case 'exhausted':
         throw new NumbersExhaustedError(
