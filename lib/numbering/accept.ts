@@ -7,24 +7,29 @@ import {
   NumbersExhaustedError,
   RateLimitedError,
 } from '../errors.ts'
-import { applicationKey, countersKey, idempotencyKey, rateKey } from '../keys.ts'
+import { idempotencyKey } from '../keys.ts'
 import { withRedis } from '../redis.ts'
-import { type Reply, SCRIPTS, type ScriptName } from './scripts.ts'
+import { numberInBatch } from './batch.ts'
+import type { NumberingKind } from './scripts.ts'
 import { type SeedDeps, seedApplication, seedChats, seedMessages } from './seed.ts'
 
 // Numbering lives in Redis. Per application token there are two keys in one Cluster slot:
 //   a:{token}  the application id ('0' for a token known not to exist, for a minute)
 //   n:{token}  a hash: n = last chat number, m:<chat> = last message number of that chat,
 //              v = last version handed out in this application
-// Each create or update is ONE script call: it checks that the parent exists, counts the write
-// against the application's rate limit, honours the Idempotency-Key, and hands out the number and
-// a version. A version is Redis time in
-// microseconds, forced above the previous one, so versions order the writes of an application in
-// the order the API accepted them, across any number of servers; consumers keep the highest.
+// Each create or update goes through one script (scripts.ts): it checks that the parent exists,
+// counts the write against the application's rate limit, honours the Idempotency-Key, and hands out
+// the number and a version. The requests of one application that arrive in the same event-loop
+// turn share ONE call of it (batch.ts), which takes them in arrival order, each as if it ran alone,
+// and answers each on its own. A version is Redis time in microseconds, forced above the previous
+// one, so versions order the writes of an application in the order the API accepted them, across
+// any number of servers; consumers keep the highest.
 //
 // A missing key means Redis has never seen the application (it was created before Redis lost its
 // data, or it does not exist): the script says what to seed, the caller reads MySQL once, seeds
-// with HSETNX/SET NX (so concurrent seeders agree) and calls the script again.
+// with HSETNX/SET NX (so concurrent seeders agree) and asks again, in a later batch. A missing
+// application or chat counter stops the whole batch; a missing message counter only the requests
+// for that chat.
 
 const IDEMPOTENCY_TTL_S = 24 * 60 * 60
 
@@ -44,55 +49,55 @@ export interface Idempotency {
   body: unknown
 }
 
+interface ScriptInput {
+  /** Where the Idempotency-Key lives: 'c' for chats, 'm:<chat>' for a chat's messages. */
+  scope?: string
+  idempotency?: Idempotency
+  chat?: number
+  message?: number
+}
+
 const fingerprintOf = (idempotency?: Idempotency) =>
   idempotency ? createHash('sha256').update(JSON.stringify(idempotency.body)).digest('base64url') : ''
 
-/** Runs a numbering script, seeding what Redis lacks from MySQL, until it answers. */
-const runScript = async (
+/** Numbers a request in its application's batch, seeding what Redis lacks from MySQL, until it answers. */
+const numberRequest = async (
   deps: SequenceDeps,
-  script: ScriptName,
   token: string,
-  scope: string,
-  idempotency: Idempotency | undefined,
-  args: number[],
+  kind: NumberingKind,
+  { scope = '-', idempotency, chat = 0, message = 0 }: ScriptInput,
 ): Promise<Accepted> => {
-  const fingerprint = fingerprintOf(idempotency)
-  const keys = [
-    applicationKey(token),
-    countersKey(token),
-    idempotencyKey(token, scope, idempotency?.key ?? ''),
-    rateKey(token),
-  ]
+  const request = {
+    kind,
+    idempotencyKey: idempotencyKey(token, scope, idempotency?.key ?? ''),
+    fingerprint: fingerprintOf(idempotency),
+    chat,
+    message,
+  }
+  const settings = { idempotencyTtlS: IDEMPOTENCY_TTL_S, rateLimit: deps.config.WRITE_RATE_LIMIT_PER_S }
   for (let attempt = 0; attempt < 4; attempt++) {
-    const [status, app, number, version] = await withRedis(() =>
-      SCRIPTS[script]<Reply>(deps.redis, keys, [
-        fingerprint,
-        IDEMPOTENCY_TTL_S,
-        deps.config.WRITE_RATE_LIMIT_PER_S,
-        ...args,
-      ]),
-    )
-    const applicationId = Number(app)
-    switch (status) {
+    const reply = await withRedis(() => numberInBatch(deps.redis, token, settings, request))
+    const applicationId = reply.app
+    switch (reply.status) {
       case 'ok':
       case 'replay':
-        return { applicationId, number: Number(number), version: Number(version) }
+        return { applicationId, number: reply.number, version: reply.version }
       case 'no_app':
         throw new NotFoundError('application not found')
       case 'no_chat':
-        throw new NotFoundError(`chat ${args[0]} not found`)
+        throw new NotFoundError(`chat ${chat} not found`)
       case 'no_message':
-        throw new NotFoundError(`message ${args[1]} not found`)
+        throw new NotFoundError(`message ${message} not found`)
       case 'rate_limited':
         throw new RateLimitedError(
           `over ${deps.config.WRITE_RATE_LIMIT_PER_S} writes a second for this application; retry shortly`,
-          Math.max(1, Math.ceil(Number(number) / 1000)),
+          Math.max(1, Math.ceil(reply.number / 1000)),
         )
       case 'exhausted':
         throw new NumbersExhaustedError(
-          script === 'createChat'
+          kind === 'createChat'
             ? `this application has used every chat number up to ${MAX_NUMBER}`
-            : `chat ${args[0]} has used every message number up to ${MAX_NUMBER}; start a new chat`,
+            : `chat ${chat} has used every message number up to ${MAX_NUMBER}; start a new chat`,
         )
       case 'conflict':
         throw new IdempotencyKeyReusedError('this Idempotency-Key was used with a different body', {
@@ -105,10 +110,10 @@ const runScript = async (
         await seedChats(deps, token, applicationId)
         break
       case 'seed_messages':
-        await seedMessages(deps, token, applicationId, args[0]!)
+        await seedMessages(deps, token, applicationId, chat)
         break
       default:
-        throw new Error(`unexpected numbering reply ${status}`)
+        throw new Error(`unexpected numbering reply ${reply.status}`)
     }
   }
   throw new Error('numbering did not settle after seeding')
@@ -116,16 +121,16 @@ const runScript = async (
 
 /** Takes the next chat number of an application. */
 export const acceptChat = (deps: SequenceDeps, token: string, idempotency?: Idempotency) =>
-  runScript(deps, 'createChat', token, 'c', idempotency, [])
+  numberRequest(deps, token, 'createChat', { scope: 'c', idempotency })
 
 /** Takes the next message number of a chat (which may itself still be in flight). */
 export const acceptMessage = (deps: SequenceDeps, token: string, chat: number, idempotency?: Idempotency) =>
-  runScript(deps, 'createMessage', token, `m:${chat}`, idempotency, [chat])
+  numberRequest(deps, token, 'createMessage', { scope: `m:${chat}`, idempotency, chat })
 
 /** Checks that a chat exists and hands out the version of a title update. */
 export const acceptChatUpdate = (deps: SequenceDeps, token: string, chat: number) =>
-  runScript(deps, 'updateChat', token, '-', undefined, [chat])
+  numberRequest(deps, token, 'updateChat', { chat })
 
 /** Checks that a message exists and hands out the version of a body update. */
 export const acceptMessageUpdate = (deps: SequenceDeps, token: string, chat: number, message: number) =>
-  runScript(deps, 'updateMessage', token, '-', undefined, [chat, message])
+  numberRequest(deps, token, 'updateMessage', { chat, message })
