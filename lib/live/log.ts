@@ -157,7 +157,9 @@ export const publishLiveMessages = async (redis: Redis, messages: LiveMessage[],
   const byChat = new Map<string, LiveMessage[]>()
   for (const item of messages) {
     const key = `${item.token}:${item.chat}`
-    byChat.set(key, [...(byChat.get(key) ?? []), item])
+    const chat = byChat.get(key)
+    if (chat) chat.push(item)
+    else byChat.set(key, [item])
   }
   await Promise.all(
     [...byChat.values()].map((items) =>
