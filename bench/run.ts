@@ -656,7 +656,7 @@ const writeBenchmarksMd = () => {
   }
   if (r.lag) {
     lines.push(
-      `| lag at ${r.lag.rate_per_s} creates/s (half the max), ${r.lag.probes} probes | – | 202 → readable p50 ${r.lag.read_p50_ms} ms, p99 ${r.lag.read_p99_ms} ms; 202 → searchable p50 ${r.lag.search_p50_ms} ms, p99 ${r.lag.search_p99_ms} ms | – | p99 ≤ 1,000 ms; ≤ 2,500 ms | ${r.lag.read_p99_ms! <= 1_000 && r.lag.search_p99_ms! <= 2_500 ? 'yes' : '**no**'} |`,
+      `| lag at ${r.lag.rate_per_s} creates/s offered (half the max; ${r.lag.achieved_per_s} taken, the server running its consumers too), ${r.lag.probes} probes | – | 202 → readable p50 ${r.lag.read_p50_ms} ms, p99 ${r.lag.read_p99_ms} ms; 202 → searchable p50 ${r.lag.search_p50_ms} ms, p99 ${r.lag.search_p99_ms} ms | – | p99 ≤ 1,000 ms; ≤ 2,500 ms | ${r.lag.read_p99_ms! <= 1_000 && r.lag.search_p99_ms! <= 2_500 ? 'yes' : '**no**'} |`,
     )
   }
   for (const s of r.search ?? []) {
