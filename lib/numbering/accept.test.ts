@@ -148,6 +148,30 @@ describe('numbering, batched per application and event-loop turn', () => {
     expectIncreasing(inChat1!.map((a) => a.version))
   })
 
+  it('seeds once for all the requests of a batch that find the same counters missing', async () => {
+    const { applicationId } = await insertApplicationRows(deps.db, [2, 3])
+    const [row] = await deps.db.select().from(applications).where(eq(applications.id, applicationId))
+    // The real queue count, counted: a re-seed of the chat counter and of chat 1's each ask for it.
+    let queueCounts = 0
+    const counted = {
+      ...deps,
+      inFlightJobs: () => {
+        queueCounts++
+        return deps.inFlightJobs()
+      },
+    }
+
+    const accepted = await Promise.all(
+      Array.from({ length: 50 }, () => acceptMessage(counted, row!.token, 1)),
+    )
+
+    expect(queueCounts).toBe(2)
+    const numbers = accepted.map((a) => a.number).sort((a, b) => a - b)
+    expect(new Set(numbers).size).toBe(50)
+    expect(numbers[49]! - numbers[0]!).toBe(49)
+    expect(numbers[0]).toBeGreaterThanOrEqual(3)
+  })
+
   it('treats a second copy of an Idempotency-Key in the same batch as a replay, or a conflict for another body', async () => {
     const { token, chat } = await newChat()
     const key = (body: string) => ({ key: 'same', body: { body } })

@@ -60,6 +60,26 @@ interface ScriptInput {
 const fingerprintOf = (idempotency?: Idempotency) =>
   idempotency ? createHash('sha256').update(JSON.stringify(idempotency.body)).digest('base64url') : ''
 
+// Seeds in progress, per Redis client and what they fill in. The requests that find the same thing
+// missing (a whole batch, after Redis lost its data) wait for one seed instead of each reading
+// MySQL and counting the queues (four SQS calls) for it. A seed computed at any time after the loss
+// is as good as any other: no number is handed out from a missing counter meanwhile.
+const seeding = new WeakMap<SeedDeps['redis'], Map<string, Promise<void>>>()
+const seedOnce = (deps: SeedDeps, what: string, seed: () => Promise<void>) => {
+  let running = seeding.get(deps.redis)
+  if (!running) {
+    running = new Map()
+    seeding.set(deps.redis, running)
+  }
+  let seeded = running.get(what)
+  if (!seeded) {
+    const inProgress = running
+    seeded = seed().finally(() => inProgress.delete(what))
+    running.set(what, seeded)
+  }
+  return seeded
+}
+
 /** Numbers a request in its application's batch, seeding what Redis lacks from MySQL, until it answers. */
 const numberRequest = async (
   deps: SequenceDeps,
@@ -104,13 +124,13 @@ const numberRequest = async (
           details: [{ field: 'Idempotency-Key', message: 'already used with a different body' }],
         })
       case 'seed_app':
-        await seedApplication(deps, token)
+        await seedOnce(deps, `a ${token}`, () => seedApplication(deps, token))
         break
       case 'seed_chats':
-        await seedChats(deps, token, applicationId)
+        await seedOnce(deps, `n ${token}`, () => seedChats(deps, token, applicationId))
         break
       case 'seed_messages':
-        await seedMessages(deps, token, applicationId, chat)
+        await seedOnce(deps, `m ${token} ${chat}`, () => seedMessages(deps, token, applicationId, chat))
         break
       default:
         throw new Error(`unexpected numbering reply ${reply.status}`)
