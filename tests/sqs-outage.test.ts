@@ -65,6 +65,8 @@ describe('message creation while SQS accepts connections and never answers', () 
     const bodies = new Map<number, string>()
     for (let after = 0; ; ) {
       const res = await fetch(`${server.url}/applications/${token}/chats/1/messages?limit=100&after=${after}`)
+      // Not a page yet (the chat itself not persisted, say): nothing to count; `eventually` asks again.
+      if (res.status !== 200) return bodies
       const page = (await res.json()) as {
         data: Array<{ number: number; body: string }>
         next_after: number | null
@@ -87,6 +89,12 @@ describe('message creation while SQS accepts connections and never answers', () 
     server = await startServerProcess(toEnv(config))
     token = (await call('POST', '/applications', { name: 'sqs outage' })).body.token as string
     await call('POST', `/applications/${token}/chats`)
+    // The chat's own job persisted before any outage starts: once the pollers sit behind a black
+    // hole, it could wait out their backoff, and the messages' list answer 404 meanwhile.
+    await eventually(async () => (await call('GET', `/applications/${token}/chats/1`)).status === 200, {
+      what: 'the chat persisted',
+      timeoutMs: 30_000,
+    })
   })
   afterAll(async () => {
     await server?.stop()
