@@ -116,24 +116,29 @@ describe('when things fail under load', () => {
     let answered = 0
     let inFlight = 0
     let killed: Promise<{ inFlight: number; persisted: Set<number> }> | undefined
-    const numbers = await mapLimit(Array.from({ length: 1_000 }), 50, async (_, i) => {
-      // The kill lands mid-load: with requests in flight, and with jobs accepted but not yet persisted.
-      killed ??=
-        answered >= 400
-          ? (async (requests) => {
-              await victim.kill()
-              return { inFlight: requests, persisted: new Set(await persistedNumbers(deps, token, 1)) }
-            })(inFlight)
-          : undefined
-      inFlight++
-      const number = await postMessage(victim, token, 1, `message ${i}`)
-      inFlight--
-      if (number !== undefined) answered++
-      return number
-    })
-    const atKill = await killed!
-    await holder.query('ROLLBACK')
-    await holder.end()
+    let numbers: Array<number | undefined>
+    let atKill: Awaited<NonNullable<typeof killed>>
+    try {
+      numbers = await mapLimit(Array.from({ length: 1_000 }), 50, async (_, i) => {
+        // The kill lands mid-load: with requests in flight, and with jobs accepted but not yet persisted.
+        killed ??=
+          answered >= 400
+            ? (async (requests) => {
+                await victim.kill()
+                return { inFlight: requests, persisted: new Set(await persistedNumbers(deps, token, 1)) }
+              })(inFlight)
+            : undefined
+        inFlight++
+        const number = await postMessage(victim, token, 1, `message ${i}`)
+        inFlight--
+        if (number !== undefined) answered++
+        return number
+      })
+      atKill = await killed!
+    } finally {
+      await holder.query('ROLLBACK')
+      await holder.end()
+    }
     servers.push(await startServerProcess(env))
 
     const accepted = numbers.filter((n): n is number => n !== undefined)
