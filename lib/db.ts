@@ -205,11 +205,12 @@ export const arrayRows = async <Row extends unknown[]>(
   params: unknown[],
   { dateStrings = false } = {},
 ): Promise<Row[]> => {
-  // drizzle() keeps the client it was given: here the bounded pool of createDatabase.
-  const client = (db as Db & { $client: Pool }).$client
-  const [result] = await client.query({ sql, rowsAsArray: true, dateStrings }, params)
+  const [result] = await poolOf(db).query({ sql, rowsAsArray: true, dateStrings }, params)
   return result as Row[]
 }
+
+/** The mysql2 pool under a drizzle database: drizzle() keeps the client it was given (createDatabase's bounded pool). */
+export const poolOf = (db: Db) => (db as Db & { $client: Pool }).$client
 
 /**
  * Runs a query function and turns the database's failures into UnavailableError (503).

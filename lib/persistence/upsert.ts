@@ -1,7 +1,6 @@
 import { type Column, getTableColumns, type SQL, sql } from 'drizzle-orm'
 import type { MySqlTable } from 'drizzle-orm/mysql-core'
-import type { Pool } from 'mysql2/promise'
-import type { Db } from '../db.ts'
+import { type Db, poolOf } from '../db.ts'
 
 // The row is this create's own (or still bare), or the write is an update: only then does it apply.
 // True whether MySQL assigns create_version before or after evaluating it.
@@ -72,8 +71,11 @@ export const bulkUpsert = <Row extends Record<string, unknown>>(
   const shapes = new WeakMap<Db, Map<string, UpsertShape>>()
   const shapeOf = (db: Db, row: Row) => {
     const keys = Object.keys(row).filter((key) => row[key] !== undefined)
-    const byKeys = shapes.get(db) ?? new Map<string, UpsertShape>()
-    shapes.set(db, byKeys)
+    let byKeys = shapes.get(db)
+    if (!byKeys) {
+      byKeys = new Map<string, UpsertShape>()
+      shapes.set(db, byKeys)
+    }
     let shape = byKeys.get(keys.join())
     if (shape === undefined) {
       const { sql: text, params } = build(db, row).toSQL()
@@ -105,8 +107,9 @@ export const bulkUpsert = <Row extends Record<string, unknown>>(
       // The statement has the first row's columns: a field that only a later row sets would be lost.
       if (defined !== 0) throw new Error('bulkUpsert: a row sets a column the first row does not')
     }
-    // drizzle() keeps the client it was given: the bounded pool of createDatabase.
-    const client = (db as Db & { $client: Pool }).$client
-    await client.query(`${head}${Array.from({ length: rows.length }, () => tuple).join(', ')}${tail}`, params)
+    await poolOf(db).query(
+      `${head}${Array.from({ length: rows.length }, () => tuple).join(', ')}${tail}`,
+      params,
+    )
   }
 }
