@@ -25,7 +25,7 @@ import { createDeps } from '../lib/deps.ts'
 import { silentLogger } from '../lib/logger.ts'
 import type { MessageDocument } from '../lib/search/document.ts'
 import { INDEX_MAPPINGS, initialIndexName } from '../lib/search/index-settings.ts'
-import { searchBody } from '../lib/search/query.ts'
+import { SEARCH_FIELDS, searchBody } from '../lib/search/query.ts'
 import { benchLive, type LiveBenchFigures } from './live.ts'
 import type { Figures, LoadSpec } from './load.ts'
 import { benchBody } from './persistence.ts'
@@ -365,7 +365,7 @@ const run = async () => {
         // The baseline: the engine alone answering the very request the API sends it.
         const [engineFigures, figures] = await interleaved([
           {
-            url: `${env.ELASTICSEARCH_URL}/${deps.search.alias}/_search?routing=${reader.chatId}`,
+            url: `${env.ELASTICSEARCH_URL}/${deps.search.alias}/_search?routing=${reader.chatId}&filter_path=${SEARCH_FIELDS.join(',')}`,
             method: 'POST',
             body: JSON.stringify(searchBody(reader.chatId, { q, limit: 20, offset: 0 })),
             connections: 10,

@@ -10,7 +10,8 @@ import { createMessage, updateMessage } from '../../lib/messages.ts'
 import { createSearch } from '../../lib/search/client.ts'
 import { initialIndexName } from '../../lib/search/index-settings.ts'
 import { expectShape } from '../../tests/factories.ts'
-import { createTestDeps, drainQueues, refreshSearch } from '../../tests/harness.ts'
+import { createTestDeps, drainQueues, refreshSearch, workerDatabaseUrl } from '../../tests/harness.ts'
+import { startTcpSwitch } from '../../tests/tcp-switch.ts'
 import { createSearchMessagesApp } from './app.ts'
 
 describe('GET /applications/:token/chats/:chat/messages/search', () => {
@@ -190,6 +191,39 @@ describe('GET /applications/:token/chats/:chat/messages/search', () => {
 
     expect(res.status).toBe(404)
     expect(expectShape(errorOutput, await res.json()).error.code).toBe('not_found')
+  })
+
+  it('asks MySQL for a chat once: a chat it found is searched with MySQL unreachable, a chat it did not find is asked for again', async () => {
+    const network = await startTcpSwitch(new URL(`tcp://${new URL(workerDatabaseUrl()).host}`))
+    const through = new URL(workerDatabaseUrl())
+    through.host = new URL(network.url).host
+    const server = await createTestDeps({
+      DATABASE_URL: through.toString(),
+      DATABASE_QUERY_TIMEOUT_MS: '1000',
+    })
+    try {
+      // This file's index, the database through the switch.
+      const api = createSearchMessagesApp({ ...deps, db: server.db })
+      const search = (chat: number) => api.request(searchPath('hello', { chat }))
+      const found = await search(1)
+      const notYet = await search(3)
+      await createChat(deps, token, {})
+      await drainQueues(deps)
+      const foundLater = await search(3)
+
+      network.set('blackhole')
+      const known = await search(1)
+      const neverAsked = await search(2)
+      network.set('pass')
+
+      expect([found.status, notYet.status, foundLater.status]).toEqual([200, 404, 200])
+      expect(known.status).toBe(200)
+      expect(expectShape(searchPageOutput, await known.json()).data.map((hit) => hit.number)).toEqual([1])
+      expect(neverAsked.status).toBe(503)
+    } finally {
+      await server.close()
+      await network.close()
+    }
   })
 
   it('answers 503 with Retry-After, quickly, when the search engine is down', async () => {

@@ -1,4 +1,4 @@
-import { Client } from '@elastic/elasticsearch'
+import { Client, SniffingTransport } from '@elastic/elasticsearch'
 import type { SearchQuery } from '../api/schemas.ts'
 import type { Config } from '../config.ts'
 import { UnavailableError } from '../errors.ts'
@@ -7,12 +7,24 @@ import { timeSearch } from '../metrics.ts'
 import { documentId, type MessageDocument, toSource } from './document.ts'
 import { errorType, isUnavailable } from './errors.ts'
 import { INDEX_MAPPINGS, INDEX_SETTINGS, initialIndexName } from './index-settings.ts'
-import { escapeHtml, type SearchPage, searchBody } from './query.ts'
+import { escapeHtml, SEARCH_FIELDS, type SearchPage, searchBody } from './query.ts'
 
 export interface BulkOutcome {
   indexed: number
   stale: number
   failed: MessageDocument[]
+}
+
+/**
+ * The client's own transport without its OpenTelemetry instrumentation. The project traces with
+ * request ids and metrics, not OpenTelemetry; with no tracer registered the instrumentation still
+ * ran for every request, and for a search it serialized and sanitized the whole query into a span
+ * attribute that went nowhere.
+ */
+class UntracedTransport extends SniffingTransport {
+  constructor(options: ConstructorParameters<typeof SniffingTransport>[0]) {
+    super({ ...options, openTelemetry: { enabled: false } })
+  }
 }
 
 /** The client-backed search: index management, indexing, queries. */
@@ -73,7 +85,12 @@ export const createSearch = (
   config: Pick<Config, 'ELASTICSEARCH_URL' | 'SEARCH_INDEX'>,
   deps: SearchDeps,
   {
-    client = new Client({ node: config.ELASTICSEARCH_URL, requestTimeout: SEARCH_TIMEOUT_MS, maxRetries: 0 }),
+    client = new Client({
+      node: config.ELASTICSEARCH_URL,
+      requestTimeout: SEARCH_TIMEOUT_MS,
+      maxRetries: 0,
+      Transport: UntracedTransport,
+    }),
     bulkConcurrency = 4,
   }: {
     client?: Client
@@ -186,10 +203,15 @@ export const createSearch = (
         body: string
         created_at: string
         updated_at: string
-      }>({ index: alias, routing: String(chatId), ...searchBody(chatId, { q, limit, offset }) })
+      }>({
+        index: alias,
+        routing: String(chatId),
+        filter_path: SEARCH_FIELDS,
+        ...searchBody(chatId, { q, limit, offset }),
+      })
       const total = response.hits.total
       return {
-        data: response.hits.hits.map((hit) => {
+        data: (response.hits.hits ?? []).map((hit) => {
           const source = hit._source!
           const highlight =
             hit.highlight?.['body.ngram']?.[0] ??

@@ -55,6 +55,13 @@ export const bodyQuery = (q: string) => {
 }
 
 /**
+ * What a search answer keeps (`filter_path`): the total and each hit's source and highlight, not
+ * the shards' report nor each hit's index, id, score, routing and sort values (8.7 KB for 20 hits,
+ * 6.4 KB without). An empty page then has no `hits.hits` at all.
+ */
+export const SEARCH_FIELDS = ['hits.total.value', 'hits.hits._source', 'hits.hits.highlight']
+
+/**
  * The body of the search request for one chat's messages (sent with `routing` = the chat id): its
  * matches of `q`, by relevance then newest first, with the exact total and the highlighted body.
  */

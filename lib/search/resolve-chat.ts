@@ -19,14 +19,36 @@ const chatIdByNumber = prepared((db) =>
     .prepare(),
 )
 
+// How many resolved chats a process keeps per database: a Map in insertion order, the oldest
+// dropped first. At about 100 bytes an entry, a megabyte.
+const KNOWN_CHATS = 10_000
+const knownChats = new WeakMap<Db, Map<string, number>>()
+const knownChatsOf = (db: Db) => {
+  let known = knownChats.get(db)
+  if (!known) {
+    known = new Map()
+    knownChats.set(db, known)
+  }
+  return known
+}
+
 /**
  * Resolves a chat's internal id from its application token and number: 404 for an unknown
- * application or chat (one query either way).
+ * application or chat (one query either way). A chat's id never changes once its row exists (the
+ * row is upserted on its application and number and never deleted, and a token never changes),
+ * so a process keeps the ids it resolved: a search is then one request to the engine, without a
+ * MySQL round trip before it. A chat not found is not kept: its row may land a moment later.
  */
 export const resolveChatId = async (db: Db, token: string, chatNumber: number): Promise<number> => {
+  const known = knownChatsOf(db)
+  const key = `${chatNumber}:${token}`
+  const cached = known.get(key)
+  if (cached !== undefined) return cached
   const [row] = await withDatabase(() => chatIdByNumber(db).execute({ token, chatNumber }))
   if (!row) throw new NotFoundError('application not found')
   if (row.chatId === null) throw new NotFoundError(`chat ${chatNumber} not found`)
+  if (known.size >= KNOWN_CHATS) known.delete(known.keys().next().value!)
+  known.set(key, row.chatId)
   return row.chatId
 }
 
