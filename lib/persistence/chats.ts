@@ -1,6 +1,5 @@
-import { and, eq, or } from 'drizzle-orm'
 import { chats } from '../../db/schema.ts'
-import { retryOnDeadlock } from '../db.ts'
+import { byParentAndNumber, retryOnDeadlock } from '../db.ts'
 import { acceptedAt, type ChatJob } from '../jobs.ts'
 import { DIRTY_APPLICATIONS_KEY } from '../keys.ts'
 import { markDirty, raise } from './bookkeeping.ts'
@@ -22,6 +21,24 @@ export const upsertChats = bulkUpsert<typeof chats.$inferInsert>(chats, (db, row
     }),
 )
 
+/** The batch's chats as stored: whose create owns each row, and the title's version. */
+const storedChats = byParentAndNumber<
+  [app: number, chat: number, createVersion: number, collisionVersion: number, version: number]
+>(
+  (db) =>
+    db
+      .select({
+        app: chats.applicationId,
+        chat: chats.number,
+        createVersion: chats.createVersion,
+        collisionVersion: chats.collisionVersion,
+        version: chats.titleVersion,
+      })
+      .from(chats),
+  chats.applicationId,
+  chats.number,
+)
+
 /**
  * Persists chat creations and title updates: one multi-row upsert per batch, and a read-back of
  * the created rows' owners.
@@ -40,18 +57,18 @@ export const persistChats = async (deps: PersistDeps, jobs: ChatJob[]): Promise<
     }),
   )
   await retryOnDeadlock(() => upsertChats(deps.db, rows))
-  const stored = await deps.db
-    .select({
-      app: chats.applicationId,
-      chat: chats.number,
-      createVersion: chats.createVersion,
-      collisionVersion: chats.collisionVersion,
-      version: chats.titleVersion,
-    })
-    .from(chats)
-    .where(
-      or(...rows.map((row) => and(eq(chats.applicationId, row.applicationId), eq(chats.number, row.number)))),
+  const stored = (
+    await storedChats(
+      deps.db,
+      rows.map((row) => [row.applicationId, row.number] as const),
     )
+  ).map(([app, chat, createVersion, collisionVersion, version]) => ({
+    app,
+    chat,
+    createVersion,
+    collisionVersion,
+    version,
+  }))
   const storedOf = new Map(stored.map((row) => [`${row.app}:${row.chat}`, row]))
 
   await markDirty(

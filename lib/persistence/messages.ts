@@ -1,12 +1,11 @@
-import { and, eq, inArray, or, sql } from 'drizzle-orm'
+import { sql } from 'drizzle-orm'
 import { chats, messages } from '../../db/schema.ts'
-import { arrayRows, type Db, retryOnDeadlock } from '../db.ts'
+import { byParentAndNumber, type Db, retryOnDeadlock } from '../db.ts'
 import { acceptedAt, type MessageJob } from '../jobs.ts'
 import { DIRTY_APPLICATIONS_KEY, DIRTY_CHATS_KEY } from '../keys.ts'
 import { publishLiveMessages } from '../live/log.ts'
 import { toMessageOutput } from '../messages.ts'
 import type { MessageDocument } from '../search/document.ts'
-import { byKeys } from '../search/documents.ts'
 import { markUnindexed } from '../search/outbox.ts'
 import { markDirty, raise } from './bookkeeping.ts'
 import { collapse, pad } from './collapse.ts'
@@ -23,26 +22,26 @@ const indexMessages = async (deps: Pick<PersistDeps, 'db' | 'search'>, documents
 
 type ChatRef = { app: number; chat: number }
 
+const chatIdsOf = byParentAndNumber<[id: number, app: number, chat: number]>(
+  (db) => db.select({ id: chats.id, app: chats.applicationId, chat: chats.number }).from(chats),
+  chats.applicationId,
+  chats.number,
+)
+
 /**
  * Finds the chats' ids; creates bare rows for chats whose own job has not arrived yet, and says
  * which (their applications' chat counts change).
  */
 const resolveChatIds = async (db: Db, refs: ChatRef[], fallbackTime: Map<string, Date>) => {
   const keyOf = (ref: ChatRef) => `${ref.app}:${ref.chat}`
-  const byApp = new Map<number, number[]>()
-  for (const ref of refs) byApp.set(ref.app, [...(byApp.get(ref.app) ?? []), ref.chat])
-  const select = () =>
-    db
-      .select({ id: chats.id, app: chats.applicationId, chat: chats.number })
-      .from(chats)
-      .where(
-        or(
-          ...[...byApp].map(([app, numbers]) =>
-            and(eq(chats.applicationId, app), inArray(chats.number, numbers)),
-          ),
-        ),
+  const select = async () =>
+    (
+      await chatIdsOf(
+        db,
+        refs.map((ref) => [ref.app, ref.chat] as const),
       )
-  const ids = new Map((await select()).map((row) => [keyOf(row), row.id]))
+    ).map(([id, app, chat]) => [keyOf({ app, chat }), id] as const)
+  const ids = new Map(await select())
   const missing = refs.filter((ref) => !ids.has(keyOf(ref)))
   if (missing.length > 0) {
     await retryOnDeadlock(() =>
@@ -63,44 +62,53 @@ const resolveChatIds = async (db: Db, refs: ChatRef[], fallbackTime: Map<string,
         )
         .onDuplicateKeyUpdate({ set: { id: sql`id` } }),
     )
-    for (const row of await select()) ids.set(keyOf(row), row.id)
+    for (const [key, id] of await select()) ids.set(key, id)
   }
   return { chatIdOf: (ref: ChatRef) => ids.get(keyOf(ref))!, created: missing }
 }
 
 type MessageInsert = typeof messages.$inferInsert
 
-type StoredRow = [
-  chatId: number,
-  number: number,
-  body: string,
-  bodyVersion: number,
-  createdAt: Date,
-  updatedAt: Date,
-  createVersion: number,
-  collisionVersion: number,
-]
-
 /**
  * The batch's rows as MySQL now holds them, with what the index, the live logs and the collision
  * check read of them: rows as arrays (see arrayRows), not drizzle's per-field mapping of every column.
  */
-const readBack = async (db: Db, keys: Array<{ chatId: number; number: number }>) => {
-  const { sql: text, params } = db
-    .select({
-      chatId: messages.chatId,
-      number: messages.number,
-      body: messages.body,
-      bodyVersion: messages.bodyVersion,
-      createdAt: messages.createdAt,
-      updatedAt: messages.updatedAt,
-      createVersion: messages.createVersion,
-      collisionVersion: messages.collisionVersion,
-    })
-    .from(messages)
-    .where(byKeys(keys))
-    .toSQL()
-  return (await arrayRows<StoredRow>(db, text, params)).map((row) => ({
+const storedMessages = byParentAndNumber<
+  [
+    chatId: number,
+    number: number,
+    body: string,
+    bodyVersion: number,
+    createdAt: Date,
+    updatedAt: Date,
+    createVersion: number,
+    collisionVersion: number,
+  ]
+>(
+  (db) =>
+    db
+      .select({
+        chatId: messages.chatId,
+        number: messages.number,
+        body: messages.body,
+        bodyVersion: messages.bodyVersion,
+        createdAt: messages.createdAt,
+        updatedAt: messages.updatedAt,
+        createVersion: messages.createVersion,
+        collisionVersion: messages.collisionVersion,
+      })
+      .from(messages),
+  messages.chatId,
+  messages.number,
+)
+
+const readBack = async (db: Db, keys: Array<{ chatId: number; number: number }>) =>
+  (
+    await storedMessages(
+      db,
+      keys.map((key) => [key.chatId, key.number] as const),
+    )
+  ).map((row) => ({
     chatId: row[0],
     number: row[1],
     body: row[2],
@@ -110,7 +118,6 @@ const readBack = async (db: Db, keys: Array<{ chatId: number; number: number }>)
     createVersion: row[6],
     collisionVersion: row[7],
   }))
-}
 
 const upsertMessages = bulkUpsert<MessageInsert>(messages, (db, row) =>
   db
