@@ -71,9 +71,11 @@ const PAGE = `after=${CHAT_DEPTH - 1_000}&limit=50`
 const logPath = join(os.tmpdir(), `bench-${process.pid}.log`)
 const logFd = openSync(logPath, 'w')
 
-// BENCH_CPU_PROF_DIR=dir: the project's server writes a CPU profile there (node --cpu-prof).
-const profileArgs = (script: string) =>
-  process.env.BENCH_CPU_PROF_DIR && script === 'bench/server.ts'
+// BENCH_CPU_PROF_DIR=dir: the project's server and its consumers' drain write a CPU profile there
+// (node --cpu-prof), one file per process.
+const profileArgs = (script: string, args: string[]) =>
+  process.env.BENCH_CPU_PROF_DIR &&
+  (script === 'bench/server.ts' || (script === 'bench/persistence.ts' && args[0] === 'drain'))
     ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF_DIR}`]
     : []
 
@@ -81,7 +83,7 @@ const start = (script: string, args: string[], env: Record<string, string> = {})
   fork(join(ROOT, script), args, {
     cwd: ROOT,
     env: { ...process.env, ...env },
-    execArgv: [...process.execArgv, ...profileArgs(script)],
+    execArgv: [...process.execArgv, ...profileArgs(script, args)],
     stdio: ['ignore', logFd, 'inherit', 'ipc'],
   })
 
