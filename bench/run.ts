@@ -155,7 +155,7 @@ const results: {
   connections: number
   duration_s: number
   comparisons: Comparison[]
-  persistence?: Record<string, { count: number; ms: number; per_s: number }>
+  persistence?: Record<string, { count: number; ms: number; per_s: number; cpu_us?: number }>
   indexing?: Array<{ fields: string; docs_per_s: number; share_of_full: number }>
   lag?: Record<string, number>
   search?: Array<{ query: string; hits: number; engine: Figures; figures: Figures }>
@@ -443,7 +443,7 @@ const run = async () => {
       }
     }
 
-    const persistence: Record<string, { count: number; ms: number; per_s: number }> = {}
+    const persistence: Record<string, { count: number; ms: number; per_s: number; cpu_us?: number }> = {}
     if (sections.has('persistence')) {
       console.log('\n# Persistence')
       if (queued > 0) {
@@ -453,7 +453,7 @@ const run = async () => {
           env,
         )
         console.log(
-          `project: consumers (8 pollers, ≤ 4 bulk requests in flight) drained ${queued} jobs: ${persistence.consumers.per_s} jobs/s`,
+          `project: consumers (8 pollers, ≤ 4 bulk requests in flight) drained ${queued} jobs: ${persistence.consumers.per_s} jobs/s, ${persistence.consumers.cpu_us} µs of the consumers' CPU a job`,
         )
       }
       const rows = QUICK ? 50_000 : 100_000
