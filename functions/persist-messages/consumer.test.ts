@@ -17,7 +17,7 @@ import {
   storedChatsOf,
   T0,
 } from '../../tests/factories.ts'
-import { createTestDeps, drainQueues } from '../../tests/harness.ts'
+import { countQueries, createTestDeps, drainQueues } from '../../tests/harness.ts'
 import { createPersistChatsConsumer } from '../persist-chats/consumer.ts'
 import { createPersistMessagesConsumer } from './consumer.ts'
 
@@ -76,6 +76,39 @@ describe('persist-messages consumer', () => {
         updatedAt: new Date('2026-11-24T10:00:00.002Z'),
       },
     ])
+  })
+
+  it('persists, reads back and indexes a batch that spans chats and applications in one pass', async () => {
+    const first = await newApplication()
+    const second = await newApplication()
+    const places = [
+      [first, 1, 3],
+      [first, 2, 2],
+      [second, 1, 2],
+    ] as const
+    const jobs = places.flatMap(([owner, chat, count]) =>
+      Array.from({ length: count }, (_, k) =>
+        message(owner, { chat, message: k + 1, body: `spans ${owner.app} ${chat} ${k + 1}` }),
+      ),
+    )
+
+    const queries = countQueries(deps)
+    const result = await persistMessages(sqsEvent(...jobs))
+    queries.stop()
+    await deps.search.client.indices.refresh({ index: deps.search.alias })
+    const indexed = await deps.search.client.search<{ body: string }>({
+      index: deps.search.alias,
+      query: { terms: { application_id: [first.app, second.app] } },
+      size: 100,
+    })
+
+    expect(result).toEqual({ batchItemFailures: [] })
+    expect(indexed.hits.hits.map((hit) => hit._source!.body).sort()).toEqual(
+      jobs.map((job) => job.body).sort(),
+    )
+    // The chats looked up, the three missing ones created bare and looked up again, the messages
+    // upserted and read back: one statement each for the whole batch, not a pass per record.
+    expect(queries.count).toBe(5)
   })
 
   it('creates the chat bare when a message arrives first, and completes it when the chat arrives', async () => {
