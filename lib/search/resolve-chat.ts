@@ -22,15 +22,7 @@ const chatIdByNumber = prepared((db) =>
 // How many resolved chats a process keeps per database: a Map in insertion order, the oldest
 // dropped first. At about 100 bytes an entry, a megabyte.
 const KNOWN_CHATS = 10_000
-const knownChats = new WeakMap<Db, Map<string, number>>()
-const knownChatsOf = (db: Db) => {
-  let known = knownChats.get(db)
-  if (!known) {
-    known = new Map()
-    knownChats.set(db, known)
-  }
-  return known
-}
+const knownChatsOf = prepared(() => new Map<string, number>())
 
 /**
  * Resolves a chat's internal id from its application token and number: 404 for an unknown
