@@ -9,9 +9,9 @@
 //
 // Loads: bare Hono; bench/middleware-server.ts with PIECES=validate, context, context-log; the
 // server as `npm start` runs it (bench/server.ts: /bench/noop, POST …/chats, POST …/messages).
-import { type ChildProcess, execFileSync, fork } from 'node:child_process'
+import { type ChildProcess, fork } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { openSync, readFileSync } from 'node:fs'
+import { openSync } from 'node:fs'
 import os from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -19,6 +19,7 @@ import { parseArgs } from 'node:util'
 import { migrateDatabase } from '../lib/db.ts'
 import type { Figures, LoadSpec } from './load.ts'
 import { benchBody } from './persistence.ts'
+import { cpuMsOf, pidsOf } from './proc.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const { values: options } = parseArgs({
@@ -47,19 +48,7 @@ const firstMessage = <T>(child: ChildProcess) =>
     child.once('exit', (code) => reject(new Error(`${child.spawnargs.join(' ')} exited with ${code}`)))
   })
 
-// Linux: utime + stime of /proc/<pid>/stat, in clock ticks of 10 ms.
-const cpuMsOf = (pid: number | undefined) => {
-  if (!pid) return 0
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
-  return (Number(fields[11]) + Number(fields[12])) * 10
-}
-const redisPid = (() => {
-  try {
-    return Number(execFileSync('pgrep', ['-x', 'redis-server'], { encoding: 'utf8' }).split('\n')[0])
-  } catch {
-    return undefined
-  }
-})()
+const redisPid = pidsOf('-x', 'redis-server')[0]
 
 interface Load {
   name: string

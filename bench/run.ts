@@ -29,6 +29,7 @@ import { SEARCH_FIELDS, searchBody } from '../lib/search/query.ts'
 import { benchLive, type LiveBenchFigures } from './live.ts'
 import type { Figures, LoadSpec } from './load.ts'
 import { benchBody } from './persistence.ts'
+import { cpuMeter, pidsOf } from './proc.ts'
 import { benchReconcile } from './reconcile.ts'
 import { startSqs } from './sqs.ts'
 
@@ -140,6 +141,19 @@ const percentile = (values: number[], p: number) => {
 const median = (values: number[]) => percentile(values, 50)
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
+/** A persistence run (bench/persistence.ts), with what the processes around it spent. */
+interface PersistenceFigures {
+  count: number
+  ms: number
+  per_s: number
+  /** The drain's own process, µs of CPU a job. */
+  cpu_us?: number
+  /** The engine, MariaDB, the SQS emulator and Redis during the drain, µs of CPU a job. */
+  others_cpu_us?: Record<string, number>
+  /** The engine during the bulk ceiling, µs of CPU a document. */
+  engine_cpu_us?: number
+}
+
 interface Comparison {
   name: string
   baseline: Figures
@@ -155,7 +169,7 @@ const results: {
   connections: number
   duration_s: number
   comparisons: Comparison[]
-  persistence?: Record<string, { count: number; ms: number; per_s: number; cpu_us?: number }>
+  persistence?: Record<string, PersistenceFigures>
   indexing?: Array<{ fields: string; docs_per_s: number; share_of_full: number }>
   lag?: Record<string, number>
   search?: Array<{ query: string; hits: number; engine: Figures; figures: Figures }>
@@ -273,6 +287,8 @@ const startSearchEngine = async () => {
   })
   return {
     url,
+    /** The CLI's process (the compatibility proxy) and its JVM. */
+    pids: () => [child.pid!, ...pidsOf('-P', String(child.pid))],
     stop: async () => {
       child.kill('SIGTERM')
       await exited
@@ -443,17 +459,35 @@ const run = async () => {
       }
     }
 
-    const persistence: Record<string, { count: number; ms: number; per_s: number; cpu_us?: number }> = {}
+    const persistence: Record<string, PersistenceFigures> = {}
     if (sections.has('persistence')) {
       console.log('\n# Persistence')
+      // The other processes the drain keeps busy, on the same cores: what binds is their sum.
+      const machine = () => ({
+        engine: engine?.pids() ?? [],
+        mariadb: [...pidsOf('-x', 'mariadbd'), ...pidsOf('-x', 'mysqld')],
+        fauxqs: fauxqs.pid ? [fauxqs.pid] : [],
+        redis: pidsOf('-x', 'redis-server'),
+      })
       if (queued > 0) {
+        const meter = cpuMeter(machine())
         persistence.consumers = await runChild(
           'bench/persistence.ts',
           ['drain', JSON.stringify({ jobs: queued })],
           env,
         )
+        const others = meter.per(queued)
+        persistence.consumers.others_cpu_us = others
+        const total = persistence.consumers.cpu_us! + Object.values(others).reduce((a, b) => a + b, 0)
         console.log(
           `project: consumers (8 pollers, ≤ 4 bulk requests in flight) drained ${queued} jobs: ${persistence.consumers.per_s} jobs/s, ${persistence.consumers.cpu_us} µs of the consumers' CPU a job`,
+        )
+        console.log(
+          `  CPU a job elsewhere: ${Object.entries(others)
+            .map(([name, us]) => `${name} ${us} µs`)
+            .join(
+              ', ',
+            )}; ${total} µs in all, of the ${Math.round((os.availableParallelism() * 1e6) / persistence.consumers.per_s)} µs the ${os.availableParallelism()} cores give a job at this rate`,
         )
       }
       const rows = QUICK ? 50_000 : 100_000
@@ -466,13 +500,16 @@ const run = async () => {
         `baseline: raw multi-row upserts (250 rows, 4 connections): ${persistence.upsert.per_s} rows/s`,
       )
       const docs = QUICK ? 20_000 : 50_000
+      const engineMeter = cpuMeter({ engine: engine?.pids() ?? [] })
       persistence.bulk_index = await runChild(
         'bench/persistence.ts',
         ['index', JSON.stringify({ docs, drop: [], name: `bench-ceiling-${unique}` })],
         env,
       )
+      const engineCpu = engineMeter.per(docs).engine
+      persistence.bulk_index.engine_cpu_us = engineCpu
       console.log(
-        `ceiling: bulk indexing, project's mapping (250 docs, 4 in flight): ${persistence.bulk_index.per_s} docs/s`,
+        `ceiling: bulk indexing, project's mapping (250 docs, 4 in flight): ${persistence.bulk_index.per_s} docs/s${engineCpu === undefined ? '' : `, the engine's CPU ${engineCpu} µs a document`}`,
       )
       if (persistence.consumers) {
         const binding = Math.min(persistence.upsert.per_s, persistence.bulk_index.per_s)
