@@ -6,7 +6,8 @@
 // Writes bench/results.json and the table between the markers in BENCHMARKS.md.
 //
 // Sections: http (POSTs and GET /health), reads (GET application, chat, page of messages at depth),
-// persistence (consumers vs raw upserts and the bulk indexing ceiling), indexing (price of each
+// persistence (consumers, on a warm engine, vs raw upserts and the bulk indexing ceiling; the CPU a
+// job of every process during the drain), indexing (price of each
 // indexed body field), lag (202 → readable, 202 → searchable at half the create rate), search
 // (p99 at 10 connections in a chat of 100,000 messages), reconcile. --quick: 5 s loads, smaller
 // data sets, no reconcile.
