@@ -1,8 +1,7 @@
 import { randomBytes } from 'node:crypto'
-import type { Pool } from 'mysql2/promise'
 import { inject } from 'vitest'
 import { type Config, loadConfig } from '../lib/config.ts'
-import { type Db, migrateDatabase } from '../lib/db.ts'
+import { migrateDatabase, poolOf as poolOfDb } from '../lib/db.ts'
 import { createDeps, type Deps } from '../lib/deps.ts'
 import { silentLogger } from '../lib/logger.ts'
 import { initialIndexName } from '../lib/search/index-settings.ts'
@@ -76,7 +75,7 @@ export const refreshSearch = async (deps: Pick<Deps, 'search'>) => {
 }
 
 /** The deps' mysql2 pool (drizzle's client), for tests that watch or bypass the query builder. */
-export const poolOf = (deps: Pick<Deps, 'db'>) => (deps.db as Db & { $client: Pool }).$client
+export const poolOf = (deps: Pick<Deps, 'db'>) => poolOfDb(deps.db)
 
 /** Counts the queries the deps' MySQL pool runs from now on (each takes a connection). */
 export const countQueries = (deps: Deps) => {

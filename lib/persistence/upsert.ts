@@ -1,6 +1,6 @@
 import { type Column, getTableColumns, type SQL, sql } from 'drizzle-orm'
 import type { MySqlTable } from 'drizzle-orm/mysql-core'
-import { type Db, poolOf } from '../db.ts'
+import { type Db, poolOf, prepared } from '../db.ts'
 
 // The row is this create's own (or still bare), or the write is an update: only then does it apply.
 // True whether MySQL assigns create_version before or after evaluating it.
@@ -68,14 +68,10 @@ export const bulkUpsert = <Row extends Record<string, unknown>>(
   table: MySqlTable,
   build: (db: Db, row: Row) => { toSQL(): { sql: string; params: unknown[] } },
 ) => {
-  const shapes = new WeakMap<Db, Map<string, UpsertShape>>()
+  const shapesOf = prepared(() => new Map<string, UpsertShape>())
   const shapeOf = (db: Db, row: Row) => {
     const keys = Object.keys(row).filter((key) => row[key] !== undefined)
-    let byKeys = shapes.get(db)
-    if (!byKeys) {
-      byKeys = new Map<string, UpsertShape>()
-      shapes.set(db, byKeys)
-    }
+    const byKeys = shapesOf(db)
     let shape = byKeys.get(keys.join())
     if (shape === undefined) {
       const { sql: text, params } = build(db, row).toSQL()
