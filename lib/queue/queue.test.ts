@@ -65,6 +65,7 @@ describe('the SQS job queue', () => {
   const slowFirstCall = (delayMs: number) => {
     const sqs = createSqsClient(deps.config)
     const calls: Array<{ entries: number; jobs: number }> = []
+    const starts: number[] = []
     sqs.middlewareStack.add(
       (next) => async (args) => {
         const input = args.input as { Entries?: Array<{ MessageBody?: string }> }
@@ -74,27 +75,28 @@ describe('the SQS job queue', () => {
           0,
         )
         calls.push({ entries: input.Entries.length, jobs })
+        starts.push(performance.now())
         if (calls.length === 1) await new Promise((resolve) => setTimeout(resolve, delayMs))
         return next(args)
       },
       { step: 'initialize' },
     )
-    const queueWithPatience = (patienceMs: number) =>
+    const queueWith = (options: { patienceMs?: number; spacingMs?: number }) =>
       createJobQueue(sqs, deps.queueUrls, {
         flushMs: 1,
         timeoutMs: 5_000,
-        maxJobs: 100,
+        maxJobs: 1_000,
         maxBytes: 1024 * 1024,
-        patienceMs,
         logger: deps.logger,
+        ...options,
       })
-    return { sqs, calls, queueWithPatience }
+    return { sqs, calls, starts, queueWith }
   }
   const nextTurn = () => new Promise((resolve) => setImmediate(resolve))
 
   it('keeps one call in flight: what arrives meanwhile leaves in one call once it is answered', async () => {
-    const { sqs, calls, queueWithPatience } = slowFirstCall(300)
-    const queue = queueWithPatience(10_000)
+    const { sqs, calls, queueWith } = slowFirstCall(300)
+    const queue = queueWith({ patienceMs: 10_000 })
     const sent = [queue.send('chats', { n: 0 })]
     while (calls.length === 0) await nextTurn()
     for (let n = 1; n <= 30; n++) {
@@ -112,8 +114,8 @@ describe('the SQS job queue', () => {
   })
 
   it('does not hold jobs behind a slow call: past its patience they leave in a call of their own', async () => {
-    const { sqs, calls, queueWithPatience } = slowFirstCall(2_000)
-    const queue = queueWithPatience(50)
+    const { sqs, calls, queueWith } = slowFirstCall(2_000)
+    const queue = queueWith({ patienceMs: 50 })
     const slow = queue.send('chats', { n: 0 })
     while (calls.length === 0) await nextTurn()
     const started = performance.now()
@@ -126,6 +128,42 @@ describe('the SQS job queue', () => {
       { entries: 1, jobs: 2 },
     ])
     await slow
+    sqs.destroy()
+  })
+
+  it('sends a steady trickle of jobs in calls spaced by the spacing, not one call per round trip', async () => {
+    const { sqs, calls, starts, queueWith } = slowFirstCall(0)
+    const queue = queueWith({ spacingMs: 25 })
+    const sent: Array<Promise<void>> = []
+    const started = performance.now()
+    // A job every millisecond or so for 250 ms: without the spacing, a call per round trip (1–3 ms).
+    for (let n = 0; n < 200; n++) {
+      sent.push(queue.send('chats', { trickle: n }))
+      await new Promise((resolve) => setTimeout(resolve, 1))
+    }
+
+    await Promise.all(sent)
+
+    const elapsed = performance.now() - started
+    expect(calls.reduce((sum, call) => sum + call.jobs, 0)).toBe(200)
+    expect(calls.length).toBeLessThanOrEqual(Math.ceil(elapsed / 25) + 1)
+    const gaps = starts.slice(1).map((at, i) => at - starts[i]!)
+    expect(Math.min(...gaps)).toBeGreaterThanOrEqual(24)
+    const received = (await receiveAll('chats')).flatMap((body) => JSON.parse(body) as object[])
+    expect(received.filter((job) => 'trickle' in job)).toHaveLength(200)
+    sqs.destroy()
+  })
+
+  it('does not hold a full batch for the spacing', async () => {
+    const { sqs, starts, calls, queueWith } = slowFirstCall(0)
+    const queue = queueWith({ spacingMs: 10_000 })
+
+    await Promise.all(Array.from({ length: 500 }, (_, n) => queue.send('chats', { full: n })))
+
+    expect(calls.map((call) => call.jobs)).toEqual([250, 250])
+    expect(starts[1]! - starts[0]!).toBeLessThan(1_000)
+    const received = (await receiveAll('chats')).flatMap((body) => JSON.parse(body) as object[])
+    expect(received.filter((job) => 'full' in job)).toHaveLength(500)
     sqs.destroy()
   })
 

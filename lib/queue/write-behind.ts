@@ -34,6 +34,9 @@ const MAX_PACK_BYTES = MAX_BATCH_BYTES / MAX_BATCH_ENTRIES
 const MAX_CALLS_IN_FLIGHT = 8
 // How long jobs wait behind a call in flight before another call may start without it.
 const PATIENCE_MS = 20
+// How far apart a queue's calls start, unless a full batch waits: a steady trickle of jobs leaves
+// in one call every 10 ms (at most 100 calls a second) instead of one call per round trip.
+const SPACING_MS = 10
 
 export interface JobQueueOptions {
   flushMs: number
@@ -44,6 +47,8 @@ export interface JobQueueOptions {
   maxBytes: number
   /** How long jobs wait behind a call in flight before another call may start; default 20 ms. */
   patienceMs?: number
+  /** How far apart a queue's calls start unless a full batch waits; default 10 ms. */
+  spacingMs?: number
   logger: Pick<Logger, 'warn'>
 }
 
@@ -58,12 +63,12 @@ const MAYBE_CREATED =
 /**
  * A write-behind buffer in front of SendMessageBatch: jobs share SQS messages (packs of up to 25)
  * and calls (up to 10 messages), which is what lets one server take thousands of writes a second.
- * One call is in flight per queue; what arrives meanwhile waits and leaves in the next call as soon
- * as that one is answered, so that a batch grows with the load instead of the calls multiplying
- * (each call costs this process, and the queue service, far more than the bytes of a job). An idle
- * queue waits `flushMs` for company before it sends. Another call starts at once when a full batch
- * is waiting, or when the call in flight is slow (`patienceMs`): a job never waits long behind a
- * stalled call, up to MAX_CALLS_IN_FLIGHT calls.
+ * One call is in flight per queue, and a queue's calls start at least `spacingMs` apart; what
+ * arrives meanwhile waits and leaves in the next call, so that a batch grows with the load instead
+ * of the calls multiplying (each call costs this process about a millisecond of CPU, and the queue
+ * service a request, whatever it carries). An idle queue waits `flushMs` for company before it
+ * sends. Another call starts at once when a full batch is waiting, or when the call in flight is
+ * slow (`patienceMs`): a job never waits long behind a stalled call, up to MAX_CALLS_IN_FLIGHT calls.
  *
  * Each caller's promise settles with its own pack's outcome, so a request answers 202 only after SQS
  * accepted its job, and 503 when SQS refused it or did not answer within `timeoutMs`. The buffer is
@@ -74,13 +79,22 @@ const MAYBE_CREATED =
 export const createJobQueue = (
   sqs: SQSClient,
   urls: () => Promise<Record<QueueName, string>>,
-  { flushMs, timeoutMs, maxJobs, maxBytes, patienceMs = PATIENCE_MS, logger }: JobQueueOptions,
+  {
+    flushMs,
+    timeoutMs,
+    maxJobs,
+    maxBytes,
+    patienceMs = PATIENCE_MS,
+    spacingMs = SPACING_MS,
+    logger,
+  }: JobQueueOptions,
 ): JobQueue => {
   const pending: Record<QueueName, Pending[]> = { chats: [], messages: [] }
   const pendingBytes: Record<QueueName, number> = { chats: 0, messages: 0 }
   const timers: Partial<Record<QueueName, NodeJS.Timeout>> = {}
   // The calls in flight per queue, with the time each was sent.
   const calls: Record<QueueName, Set<{ sent: number }>> = { chats: new Set(), messages: new Set() }
+  const lastSent: Record<QueueName, number> = { chats: -Infinity, messages: -Infinity }
   const inFlightSends = new Set<Promise<void>>()
   const held = { jobs: 0, bytes: 0 }
   const untrackBuffer = trackBufferDepth(() => ({
@@ -175,15 +189,16 @@ export const createJobQueue = (
     pending[queue].length >= MAX_BATCH_ENTRIES * MAX_JOBS_PER_MESSAGE ||
     pendingBytes[queue] >= MAX_BATCH_BYTES
 
-  /** Whether the calls in flight leave room for another now. */
-  const mayCall = (queue: QueueName) => {
+  /** How long until the calls in flight, and the last one's start, leave room for another; 0: now. */
+  const waitBeforeCall = (queue: QueueName) => {
     const inFlight = calls[queue]
-    if (inFlight.size === 0) return true
-    if (inFlight.size >= MAX_CALLS_IN_FLIGHT) return false
-    if (isFull(queue)) return true
+    // The call answered first drains the queue again.
+    if (inFlight.size >= MAX_CALLS_IN_FLIGHT) return patienceMs
+    if (isFull(queue)) return 0
     const now = performance.now()
-    for (const call of inFlight) if (now - call.sent < patienceMs) return false
-    return true
+    let wait = lastSent[queue] + spacingMs - now
+    for (const call of inFlight) wait = Math.max(wait, call.sent + patienceMs - now)
+    return Math.max(0, wait)
   }
 
   const drain = (queue: QueueName, { force = false } = {}) => {
@@ -199,9 +214,10 @@ export const createJobQueue = (
       pendingBytes[queue] -= dropped.reduce((sum, item) => sum + item.bytes, 0)
       release(queue, dropped, new UnavailableError('the queue is', { message: NOT_CREATED }))
     }
-    while (pending[queue].length > 0 && (force || mayCall(queue))) {
+    while (pending[queue].length > 0 && (force || waitBeforeCall(queue) === 0)) {
       const call = { sent: performance.now() }
       calls[queue].add(call)
+      lastSent[queue] = call.sent
       const sending = sendBatch(queue, takeBatch(queue)).finally(() => {
         inFlightSends.delete(sending)
         calls[queue].delete(call)
@@ -210,8 +226,9 @@ export const createJobQueue = (
       })
       inFlightSends.add(sending)
     }
-    // Still waiting behind a call in flight: look again once its patience has run out.
-    if (pending[queue].length > 0 && !force) timers[queue] ??= setTimeout(() => drain(queue), patienceMs)
+    // Still waiting behind a call in flight, or for the spacing: look again when it may start.
+    if (pending[queue].length > 0 && !force)
+      timers[queue] ??= setTimeout(() => drain(queue), waitBeforeCall(queue))
   }
 
   return {
@@ -228,7 +245,11 @@ export const createJobQueue = (
         pendingBytes[queue] += body.length
         if (flushMs === 0) drain(queue, { force: true })
         else if (isFull(queue)) drain(queue)
-        else timers[queue] ??= setTimeout(() => drain(queue), calls[queue].size === 0 ? flushMs : patienceMs)
+        else
+          timers[queue] ??= setTimeout(
+            () => drain(queue),
+            Math.max(calls[queue].size === 0 ? flushMs : 0, waitBeforeCall(queue)),
+          )
       }),
     ping: async () => {
       const { messages } = await urls()
