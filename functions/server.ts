@@ -73,6 +73,7 @@ export const startWorkers = async (deps: Deps) => {
     pollers.push(
       startPoller(deps.sqs, urls[queue], arn, consumers[queue], {
         concurrency: deps.config.SQS_POLLERS,
+        batchWindowMs: deps.config.SQS_BATCH_WINDOW_MS,
         visibilityTimeoutS: deps.config.SQS_VISIBILITY_TIMEOUT_S,
         logger: deps.logger.child({ queue }),
         isHealthy,

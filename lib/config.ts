@@ -84,6 +84,7 @@ export const configSchema = v.object({
   SQS_MAX_JOBS_IN_FLIGHT: integer(10_000, 1, 1_000_000),
   SQS_MAX_BYTES_IN_FLIGHT: integer(32 * 1024 * 1024, 64 * 1024, 2 ** 31),
   SQS_POLLERS: integer(2, 0, 64),
+  SQS_BATCH_WINDOW_MS: integer(50, 0, 5_000),
   ELASTICSEARCH_URL: url('http://127.0.0.1:9200', ['http:', 'https:']),
   SEARCH_INDEX: name('messages'),
   SEARCH_BULK_CONCURRENCY: integer(4, 1, 64),

@@ -16,6 +16,9 @@ export interface Poller {
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
+/** The most messages one receive hands over (SQS's limit). */
+const MAX_MESSAGES = 10
+
 /** A poller's deletes and visibility changes: short calls, bounded so that a stop always ends. */
 const CALL_TIMEOUT_MS = 10_000
 
@@ -32,7 +35,7 @@ export const receiveRecords = async (
   const { Messages = [] } = await sqs.send(
     new ReceiveMessageCommand({
       QueueUrl: queueUrl,
-      MaxNumberOfMessages: 10,
+      MaxNumberOfMessages: MAX_MESSAGES,
       WaitTimeSeconds: waitSeconds,
       MessageSystemAttributeNames: [
         'ApproximateReceiveCount',
@@ -116,6 +119,7 @@ export const startPoller = (
     concurrency,
     logger,
     waitSeconds = 2,
+    batchWindowMs = 0,
     visibilityTimeoutS = 30,
     isHealthy = async () => true,
   }: {
@@ -123,6 +127,8 @@ export const startPoller = (
     logger: Pick<Logger, 'warn' | 'error'>
     /** The long poll; stopping waits for it, so it bounds the shutdown (and sets the empty-poll rate). */
     waitSeconds?: number
+    /** After a batch short of 10 messages, how long a loop lets the queue fill before it receives again. */
+    batchWindowMs?: number
     /** The queue's visibility timeout, renewed while the consumer runs. */
     visibilityTimeoutS?: number
     /** Whether what the consumer writes to answers; while it does not, polling pauses. */
@@ -182,13 +188,14 @@ export const startPoller = (
     }
   }
 
+  /** Receives and handles one batch; gives the number of messages it held. */
   const pollOnce = async () => {
     const records = await receiveRecords(sqs, queueUrl, queueArn, waitSeconds)
-    if (records.length === 0) return
+    if (records.length === 0) return 0
     // Another loop found the services down while this one waited: give the jobs back untouched.
     if (outage) {
       await setVisibility(records, () => 0).catch(() => undefined)
-      return
+      return records.length
     }
     let failedIds = new Set(records.map((record) => record.messageId))
     let isOutage = false
@@ -202,12 +209,16 @@ export const startPoller = (
     const done = records.filter((record) => !failedIds.has(record.messageId))
     const failed = records.filter((record) => failedIds.has(record.messageId))
     if (done.length > 0) await deleteDone(sqs, queueUrl, done, logger)
-    if (isOutage) return waitForRecovery()
+    if (isOutage) {
+      await waitForRecovery()
+      return records.length
+    }
     if (failed.length > 0) {
       await setVisibility(failed, (record) =>
         Math.min(2 ** Number(record.attributes.ApproximateReceiveCount), 60),
       ).catch((error) => logger.warn('could not shorten the visibility of failed jobs', { err: error }))
     }
+    return records.length
   }
 
   const loop = async () => {
@@ -216,8 +227,12 @@ export const startPoller = (
       try {
         await outage
         if (isStopping) break
-        await pollOnce()
+        const received = await pollOnce()
         backoff = 100
+        // A short batch: the queue is keeping up. Let it fill before the next receive, as Lambda's
+        // batching window does, instead of a receive, a write and a delete per message or two.
+        if (received > 0 && received < MAX_MESSAGES && batchWindowMs > 0 && !isStopping)
+          await pause(batchWindowMs)
       } catch (error) {
         if (isStopping) break
         logger.warn('polling failed, retrying', { err: error, delay_ms: backoff })

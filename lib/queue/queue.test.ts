@@ -296,6 +296,39 @@ describe('the SQS job queue', () => {
       await d.close()
     })
 
+    it('lets a queue that keeps up fill for the batch window between receives', async () => {
+      const d = await createTestDeps()
+      const url = (await d.queueUrls()).chats
+      const batches: number[] = []
+      const poller = startPoller(
+        d.sqs,
+        url,
+        'arn:test',
+        async (event) => {
+          batches.push(event.Records.length)
+          return { batchItemFailures: [] }
+        },
+        { concurrency: 1, logger: silentLogger, waitSeconds: 1, batchWindowMs: 100 },
+      )
+      // A message every 5 ms or so: without the window, a receive (and a batch) per message or two.
+      const started = performance.now()
+      for (let n = 0; n < 120; n++) {
+        await d.sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: `trickle ${n}` }))
+        await pause(5)
+      }
+
+      await eventually(async () => batches.reduce((sum, size) => sum + size, 0) === 120, {
+        what: 'every message handled',
+      })
+      const windows = Math.ceil((performance.now() - started) / 100)
+      await poller.stop()
+
+      // At most one short batch per window, besides the full ones.
+      expect(batches.length).toBeLessThanOrEqual(windows + 120 / 10)
+      expect(await inQueue(d, url)).toBe(0)
+      await d.close()
+    })
+
     it('keeps a slow batch invisible while it runs, so no other poller receives it again', async () => {
       const d = await createTestDeps({ SQS_VISIBILITY_TIMEOUT_S: '2' })
       const url = (await d.queueUrls()).chats
