@@ -2,16 +2,16 @@
 // machine. Every figure of the project is printed next to a bare baseline measured in the same run,
 // each in its own process: the project's server (bench/server.ts, as `npm start` runs it, workers
 // off), the bare baselines (bench/baseline.ts: Hono + mysql2), the load generator (bench/load.ts:
-// autocannon, or an evenly spaced open loop for a rate), the persistence ceilings and the consumers (bench/persistence.ts), the SQS emulator.
-// Writes bench/results.json and the table between the markers in BENCHMARKS.md.
+// autocannon, or an evenly spaced open loop for a rate), the persistence ceilings and the
+// consumers (bench/persistence.ts), the SQS emulator. Writes bench/results.json and the table
+// between the markers in BENCHMARKS.md.
 //
 // Sections: http (POSTs and GET /health), reads (GET application, chat, page of messages at depth),
 // persistence (consumers, on a warm engine, vs raw upserts and the bulk indexing ceiling; the CPU a
-// job of every process during the drain), indexing (price of each
-// indexed body field), lag (202 → readable, 202 → searchable at half the create rate, evenly
-// spaced), search
-// (p99 at 10 connections in a chat of 100,000 messages), reconcile. --quick: 5 s loads, smaller
-// data sets, no reconcile.
+// job of every process during the drain), indexing (price of each indexed body field), lag (202 →
+// readable, 202 → searchable at half the create rate, evenly spaced), search (p99 at 10
+// connections in a chat of 100,000 messages), reconcile. --quick: 5 s loads, smaller data sets, no
+// reconcile.
 import { type ChildProcess, fork, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { openSync, readFileSync, writeFileSync } from 'node:fs'

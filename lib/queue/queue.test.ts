@@ -61,7 +61,7 @@ describe('the SQS job queue', () => {
     expect(received).toHaveLength(12)
   })
 
-  /** A client of the same SQS whose SendMessageBatch calls are recorded, the first one answered late. */
+  /** A client of the same SQS whose SendMessageBatch calls are recorded (what, and when they start), the first one answered `delayMs` late. */
   const slowFirstCall = (delayMs: number) => {
     const sqs = createSqsClient(deps.config)
     const calls: Array<{ entries: number; jobs: number }> = []
