@@ -31,6 +31,9 @@ const poolOptions = (url: string, size: number): PoolOptions => ({
   supportBigNumbers: true,
   // Hitting the limit queues callers; a bounded queue turns a dead database into fast 503s.
   queueLimit: size * 50,
+  // mysql2's default, stated because the consumers rely on it: a multi-row upsert's "Duplicates"
+  // then counts every row that met an existing key, changed or not (see lib/persistence/upsert.ts).
+  flags: ['FOUND_ROWS'],
   // No stack captured at every call (mysql2's "long stack traces": 8-10 µs each, twice per
   // statement through boundStatements, more CPU than the rest of mysql2 on a single-row read).
   // drizzle's DrizzleQueryError still carries the caller's stack; withDatabase's 503 does too.

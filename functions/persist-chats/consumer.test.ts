@@ -83,4 +83,28 @@ describe('persist-chats consumer', () => {
       },
     ])
   })
+
+  it('fails a losing create again when it is delivered again beside a new chat', async () => {
+    const base = await newApplication()
+    await persistChats(sqsEvent(chat(base, { chat: 1, title: 'owner', version: T0 + 1_000 })))
+    const loser = {
+      body: JSON.stringify([chat(base, { chat: 1, title: 'loser', version: T0 + 9_000 })]),
+      messageId: 'loser',
+    }
+    const first = await persistChats(sqsEvent(loser, chat(base, { chat: 2, version: T0 + 9_001 })))
+
+    // The row already records the loser: the upsert leaves it as it is, yet it met an existing row,
+    // so the batch is read back rather than taken as all new.
+    const again = await persistChats(sqsEvent(loser, chat(base, { chat: 3, version: T0 + 9_002 })))
+
+    expect([first.batchItemFailures, again.batchItemFailures]).toEqual([
+      [{ itemIdentifier: 'loser' }],
+      [{ itemIdentifier: 'loser' }],
+    ])
+    expect((await storedChats(base.app)).map((c) => [c.number, c.title])).toEqual([
+      [1, 'owner'],
+      [2, null],
+      [3, null],
+    ])
+  })
 })

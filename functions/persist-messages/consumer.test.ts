@@ -78,7 +78,7 @@ describe('persist-messages consumer', () => {
     ])
   })
 
-  it('persists, reads back and indexes a batch that spans chats and applications in one pass', async () => {
+  it('persists and indexes a batch that spans chats and applications in one pass, and the next batch of new messages in those chats in one statement', async () => {
     const first = await newApplication()
     const second = await newApplication()
     const places = [
@@ -92,8 +92,14 @@ describe('persist-messages consumer', () => {
       ),
     )
 
+    const later = places.map(([owner, chat, count]) =>
+      message(owner, { chat, message: count + 1, body: `later ${owner.app} ${chat}` }),
+    )
+
     const queries = countQueries(deps)
     const result = await persistMessages(sqsEvent(...jobs))
+    const firstCount = queries.count
+    const laterResult = await persistMessages(sqsEvent(...later))
     queries.stop()
     await deps.search.client.indices.refresh({ index: deps.search.alias })
     const indexed = await deps.search.client.search<{ body: string }>({
@@ -102,13 +108,43 @@ describe('persist-messages consumer', () => {
       size: 100,
     })
 
-    expect(result).toEqual({ batchItemFailures: [] })
+    expect([result, laterResult]).toEqual([{ batchItemFailures: [] }, { batchItemFailures: [] }])
     expect(indexed.hits.hits.map((hit) => hit._source!.body).sort()).toEqual(
-      jobs.map((job) => job.body).sort(),
+      [...jobs, ...later].map((job) => job.body).sort(),
     )
     // The chats looked up, the three missing ones created bare and looked up again, the messages
-    // upserted and read back: one statement each for the whole batch, not a pass per record.
-    expect(queries.count).toBe(5)
+    // upserted: one statement each for the whole batch, not a pass per record, and no read-back,
+    // since MySQL reports every row as new. The later batch's chats are known: its upsert alone.
+    expect([firstCount, queries.count - firstCount]).toEqual([4, 1])
+  })
+
+  it('reads the rows back when a batch meets rows already stored, and indexes what MySQL holds', async () => {
+    const base = await newApplication()
+    const create = message(base, { body: 'created', version: T0 + 1_000 })
+    const update = message(base, { op: 'update', body: 'updated', version: T0 + 3_000 })
+    await persistMessages(sqsEvent(create, message(base, { message: 2, body: 'two', version: T0 + 2_000 })))
+    await persistMessages(sqsEvent(update))
+
+    const queries = countQueries(deps)
+    const result = await persistMessages(
+      sqsEvent(create, message(base, { message: 3, body: 'three', version: T0 + 4_000 })),
+    )
+    queries.stop()
+    await deps.search.client.indices.refresh({ index: deps.search.alias })
+    const indexed = await deps.search.client.search<{ number: number; body: string }>({
+      index: deps.search.alias,
+      query: { term: { application_id: base.app } },
+      sort: [{ number: 'asc' }],
+    })
+
+    expect(result).toEqual({ batchItemFailures: [] })
+    // The upsert met message 1: the rows are read back, and the index keeps the update's body.
+    expect(queries.count).toBe(2)
+    expect(indexed.hits.hits.map((hit) => [hit._source!.number, hit._source!.body])).toEqual([
+      [1, 'updated'],
+      [2, 'two'],
+      [3, 'three'],
+    ])
   })
 
   it('creates the chat bare when a message arrives first, and completes it when the chat arrives', async () => {
@@ -319,6 +355,26 @@ describe('persist-messages consumer', () => {
     expect((await storedMessages(base.app)).map((m) => [m.number, m.body])).toEqual([
       [1, 'first owner'],
       [2, 'hello'],
+    ])
+  })
+
+  it('fails a losing create again when it is delivered again beside new messages', async () => {
+    const base = await newApplication()
+    await persistMessages(sqsEvent(message(base, { body: 'first owner', version: T0 + 1_000 })))
+    const loser = {
+      body: JSON.stringify([message(base, { body: 'loser', version: T0 + 9_000 })]),
+      messageId: 'loser',
+    }
+    await persistMessages(sqsEvent(loser, message(base, { message: 2, version: T0 + 9_001 })))
+
+    // The row already records the loser: this upsert changes nothing of it, and meets it all the same.
+    const again = await persistMessages(sqsEvent(loser, message(base, { message: 3, version: T0 + 9_002 })))
+
+    expect(again.batchItemFailures).toEqual([{ itemIdentifier: 'loser' }])
+    expect((await storedMessages(base.app)).map((m) => [m.number, m.body])).toEqual([
+      [1, 'first owner'],
+      [2, 'hello'],
+      [3, 'hello'],
     ])
   })
 

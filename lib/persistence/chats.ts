@@ -41,7 +41,7 @@ const storedChats = byParentAndNumber<
 
 /**
  * Persists chat creations and title updates: one multi-row upsert per batch, and a read-back of
- * the created rows' owners.
+ * the rows' owners unless MySQL says they are all new ones.
  */
 export const persistChats = async (deps: PersistDeps, jobs: ChatJob[]): Promise<void> => {
   if (jobs.length === 0) return
@@ -56,19 +56,28 @@ export const persistChats = async (deps: PersistDeps, jobs: ChatJob[]): Promise<
       createVersion,
     }),
   )
-  await retryOnDeadlock(() => upsertChats(deps.db, rows))
-  const stored = (
-    await storedChats(
-      deps.db,
-      rows.map((row) => [row.applicationId, row.number] as const),
-    )
-  ).map(([app, chat, createVersion, collisionVersion, version]) => ({
-    app,
-    chat,
-    createVersion,
-    collisionVersion,
-    version,
-  }))
+  const { isInsertedAsGiven } = await retryOnDeadlock(() => upsertChats(deps.db, rows))
+  // When every row was new (the usual first delivery of creates), MySQL holds exactly the rows sent.
+  const stored = isInsertedAsGiven
+    ? rows.map((row) => ({
+        app: row.applicationId,
+        chat: row.number,
+        createVersion: row.createVersion,
+        collisionVersion: 0,
+        version: row.titleVersion,
+      }))
+    : (
+        await storedChats(
+          deps.db,
+          rows.map((row) => [row.applicationId, row.number] as const),
+        )
+      ).map(([app, chat, createVersion, collisionVersion, version]) => ({
+        app,
+        chat,
+        createVersion,
+        collisionVersion,
+        version,
+      }))
   const storedOf = new Map(stored.map((row) => [`${row.app}:${row.chat}`, row]))
 
   await markDirty(

@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm'
 import { chats, messages } from '../../db/schema.ts'
-import { byParentAndNumber, type Db, retryOnDeadlock } from '../db.ts'
+import { BoundedMap } from '../bounded-map.ts'
+import { byParentAndNumber, type Db, prepared, retryOnDeadlock } from '../db.ts'
 import { acceptedAt, type MessageJob } from '../jobs.ts'
 import { DIRTY_APPLICATIONS_KEY, DIRTY_CHATS_KEY } from '../keys.ts'
 import { publishLiveMessages } from '../live/log.ts'
@@ -21,6 +22,7 @@ const indexMessages = async (deps: Pick<PersistDeps, 'db' | 'search'>, documents
 }
 
 type ChatRef = { app: number; chat: number }
+const keyOf = (ref: ChatRef) => `${ref.app}:${ref.chat}`
 
 const chatIdsOf = byParentAndNumber<[id: number, app: number, chat: number]>(
   (db) => db.select({ id: chats.id, app: chats.applicationId, chat: chats.number }).from(chats),
@@ -28,21 +30,34 @@ const chatIdsOf = byParentAndNumber<[id: number, app: number, chat: number]>(
   chats.number,
 )
 
+// A chat's id never changes once its row exists (it is upserted on its application and number and
+// never deleted): a process keeps the ids it found, up to 10,000 per database (about a megabyte),
+// so that a batch of messages in chats it has seen reads none of them.
+const knownChatIdsOf = prepared(() => new BoundedMap<string, number>(10_000))
+
 /**
  * Finds the chats' ids; creates bare rows for chats whose own job has not arrived yet, and says
  * which (their applications' chat counts change).
  */
 const resolveChatIds = async (db: Db, refs: ChatRef[], fallbackTime: Map<string, Date>) => {
-  const keyOf = (ref: ChatRef) => `${ref.app}:${ref.chat}`
-  const select = async () =>
-    (
-      await chatIdsOf(
-        db,
-        refs.map((ref) => [ref.app, ref.chat] as const),
-      )
-    ).map(([id, app, chat]) => [keyOf({ app, chat }), id] as const)
-  const ids = new Map(await select())
-  const missing = refs.filter((ref) => !ids.has(keyOf(ref)))
+  const known = knownChatIdsOf(db)
+  const ids = new Map<string, number>()
+  const unknown = refs.filter((ref) => {
+    const id = known.get(keyOf(ref))
+    if (id !== undefined) ids.set(keyOf(ref), id)
+    return id === undefined
+  })
+  const select = async (of: ChatRef[]) => {
+    for (const [id, app, chat] of await chatIdsOf(
+      db,
+      of.map((ref) => [ref.app, ref.chat] as const),
+    )) {
+      ids.set(keyOf({ app, chat }), id)
+      known.set(keyOf({ app, chat }), id)
+    }
+  }
+  if (unknown.length > 0) await select(unknown)
+  const missing = unknown.filter((ref) => !ids.has(keyOf(ref)))
   if (missing.length > 0) {
     await retryOnDeadlock(() =>
       db
@@ -62,7 +77,7 @@ const resolveChatIds = async (db: Db, refs: ChatRef[], fallbackTime: Map<string,
         )
         .onDuplicateKeyUpdate({ set: { id: sql`id` } }),
     )
-    for (const [key, id] of await select()) ids.set(key, id)
+    await select(missing)
   }
   return { chatIdOf: (ref: ChatRef) => ids.get(keyOf(ref))!, created: missing }
 }
@@ -132,8 +147,9 @@ const upsertMessages = bulkUpsert<MessageInsert>(messages, (db, row) =>
 )
 
 /**
- * Persists message creations and body updates: a lookup of the chats, one multi-row upsert, a
- * read-back of the rows as stored, and one bulk request to the search index.
+ * Persists message creations and body updates: a lookup of the chats this process does not know
+ * yet, one multi-row upsert, a read-back of the rows as stored unless MySQL says they are all new
+ * ones, and one bulk request to the search index.
  */
 export const persistMessages = async (deps: PersistDeps, jobs: MessageJob[]): Promise<void> => {
   if (jobs.length === 0) return
@@ -156,10 +172,13 @@ export const persistMessages = async (deps: PersistDeps, jobs: MessageJob[]): Pr
     updatedAt: acceptedAt(winner.version),
     createVersion,
   }))
-  await retryOnDeadlock(() => upsertMessages(deps.db, rows))
+  const { isInsertedAsGiven } = await retryOnDeadlock(() => upsertMessages(deps.db, rows))
 
   // Index what MySQL now holds, not what this batch carried: an older job must not reach the index.
-  const stored = await readBack(deps.db, rows)
+  // When every row was new (the usual first delivery of creates), MySQL holds exactly the rows sent.
+  const stored = isInsertedAsGiven
+    ? rows.map((row) => ({ ...row, collisionVersion: 0 }))
+    : await readBack(deps.db, rows)
   const chatOf = new Map(collapsed.map(({ winner }) => [chatIdOf(winner), winner]))
   const documents: MessageDocument[] = stored.map((row) => ({
     applicationId: chatOf.get(row.chatId)!.app,

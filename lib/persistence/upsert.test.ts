@@ -54,6 +54,17 @@ describe('bulkUpsert (the chats upsert)', () => {
     ])
   })
 
+  it('says that the rows were inserted as given only when MySQL reports every one of them new', async () => {
+    const { app } = await newJobOwner(deps)
+
+    const fresh = await upsertChats(deps.db, [row(app, 1), row(app, 2)])
+    const sameAgain = await upsertChats(deps.db, [row(app, 1), row(app, 3)])
+    const single = await upsertChats(deps.db, [row(app, 4)])
+
+    // Row 1 is left as it is the second time, yet it met an existing key; a single row gets no report.
+    expect([fresh, sameAgain, single].map((result) => result.isInsertedAsGiven)).toEqual([true, false, false])
+  })
+
   it('refuses a batch whose later rows set a column the first row leaves out, rather than drop it', async () => {
     const { app } = await newJobOwner(deps)
     const { title: _, ...untitled } = row(app, 1)

@@ -1,5 +1,6 @@
 import { type Column, getTableColumns, type SQL, sql } from 'drizzle-orm'
 import type { MySqlTable } from 'drizzle-orm/mysql-core'
+import type { ResultSetHeader } from 'mysql2'
 import { type Db, poolOf, prepared } from '../db.ts'
 
 // The row is this create's own (or still bare), or the write is an update: only then does it apply.
@@ -54,15 +55,32 @@ interface UpsertShape {
   columns: Array<[key: string, column: Column]>
 }
 
+// MySQL's summary of a multi-row INSERT (`mysql_info()`): rows, rows that met an existing key, and
+// warnings. mysql2 connects with CLIENT_FOUND_ROWS, under which "Duplicates" counts every row that
+// met an existing key, whether the update clause changed it or not (MySQL and MariaDB alike,
+// sql_insert.cc: `deleted + touched`). A single-row INSERT sends no summary.
+const INSERT_INFO = /^Records: (\d+) {2}Duplicates: (\d+) {2}Warnings: (\d+)$/
+
+/**
+ * Whether MySQL says that every row was inserted as given: none met an existing key, nothing was
+ * truncated or converted. The rows stored are then exactly the values sent.
+ */
+const isInsertedAsGiven = (info: string | undefined, rowCount: number) => {
+  const [, records, duplicates, warnings] = INSERT_INFO.exec(info ?? '') ?? []
+  return Number(records) === rowCount && duplicates === '0' && warnings === '0'
+}
+
 /**
  * A multi-row `INSERT … ON DUPLICATE KEY UPDATE` that drizzle builds once, for one row (`build`),
  * and that each call repeats for its rows. Drizzle building the statement of a batch walks every
  * parameter: 5 ms of CPU for 250 messages, which the consumers paid per batch. Values are mapped
  * as drizzle maps them (`mapToDriverValue`); the update clause must take no parameters. Rows of
- * one call have the keys of the first.
+ * one call have the keys of the first. Resolves `isInsertedAsGiven`: true when MySQL reported
+ * that every row was a new one, stored as sent (never for a single row, which gets no report),
+ * so that the caller need not read them back.
  *
  * @example const upsert = bulkUpsert(t, (db, row) => db.insert(t).values(row).onDuplicateKeyUpdate({ set }))
- * await upsert(db, rows)
+ * const { isInsertedAsGiven } = await upsert(db, rows)
  */
 export const bulkUpsert = <Row extends Record<string, unknown>>(
   table: MySqlTable,
@@ -88,8 +106,8 @@ export const bulkUpsert = <Row extends Record<string, unknown>>(
     }
     return shape
   }
-  return async (db: Db, rows: Row[]) => {
-    if (rows.length === 0) return
+  return async (db: Db, rows: Row[]): Promise<{ isInsertedAsGiven: boolean }> => {
+    if (rows.length === 0) return { isInsertedAsGiven: true }
     const { head, tuple, tail, columns } = shapeOf(db, rows[0]!)
     const params: unknown[] = []
     for (const row of rows) {
@@ -103,9 +121,10 @@ export const bulkUpsert = <Row extends Record<string, unknown>>(
       // The statement has the first row's columns: a field that only a later row sets would be lost.
       if (defined !== 0) throw new Error('bulkUpsert: a row sets a column the first row does not')
     }
-    await poolOf(db).query(
+    const [result] = await poolOf(db).query<ResultSetHeader>(
       `${head}${Array.from({ length: rows.length }, () => tuple).join(', ')}${tail}`,
       params,
     )
+    return { isInsertedAsGiven: isInsertedAsGiven(result.info, rows.length) }
   }
 }

@@ -1,6 +1,7 @@
 import { and, eq, sql } from 'drizzle-orm'
 import { applications, chats } from '../../db/schema.ts'
 import type { SearchQuery } from '../api/schemas.ts'
+import { BoundedMap } from '../bounded-map.ts'
 import { type Db, prepared, withDatabase } from '../db.ts'
 import { NotFoundError } from '../errors.ts'
 import type { Search } from './client.ts'
@@ -19,10 +20,9 @@ const chatIdByNumber = prepared((db) =>
     .prepare(),
 )
 
-// How many resolved chats a process keeps per database: a Map in insertion order, the oldest
-// dropped first. At about 100 bytes an entry, a megabyte.
-const KNOWN_CHATS = 10_000
-const knownChatsOf = prepared(() => new Map<string, number>())
+// How many resolved chats a process keeps per database, the oldest dropped first. At about 100
+// bytes an entry, a megabyte.
+const knownChatsOf = prepared(() => new BoundedMap<string, number>(10_000))
 
 /**
  * Resolves a chat's internal id from its application token and number: 404 for an unknown
@@ -39,7 +39,6 @@ export const resolveChatId = async (db: Db, token: string, chatNumber: number): 
   const [row] = await withDatabase(() => chatIdByNumber(db).execute({ token, chatNumber }))
   if (!row) throw new NotFoundError('application not found')
   if (row.chatId === null) throw new NotFoundError(`chat ${chatNumber} not found`)
-  if (known.size >= KNOWN_CHATS) known.delete(known.keys().next().value!)
   known.set(key, row.chatId)
   return row.chatId
 }
