@@ -62,19 +62,30 @@ local function drain()
   end
 end
 
+local before = nextNumber
 for i = 7, #ARGV, 3 do
   local n, version, data = tonumber(ARGV[i]), tonumber(ARGV[i + 1]), ARGV[i + 2]
   if version > tonumber(redis.call('ZSCORE', seen, n) or '0') then
     if n < nextNumber then
       append(n, version, data)
-    elseif version > tonumber(redis.call('HGET', state, 'hv:' .. n) or '0') then
-      redis.call('HSET', state, 'h:' .. n, data, 'hv:' .. n, version)
-      redis.call('ZADD', held, n, n)
+    else
+      local heldVersion = tonumber(redis.call('HGET', state, 'hv:' .. n) or '0')
+      if n == nextNumber and version > heldVersion then
+        -- The number the log waits for: appended now, not held and drained (7 commands fewer).
+        if heldVersion > 0 then
+          redis.call('HDEL', state, 'h:' .. n, 'hv:' .. n)
+          redis.call('ZREM', held, n)
+        end
+        append(n, version, data)
+        nextNumber = n + 1
+      elseif version > heldVersion then
+        redis.call('HSET', state, 'h:' .. n, data, 'hv:' .. n, version)
+        redis.call('ZADD', held, n, n)
+      end
     end
   end
 end
 
-local before = nextNumber
 drain()
 local since = tonumber(redis.call('HGET', state, 'since') or '0')
 local first = redis.call('ZRANGE', held, 0, 0)[1]
