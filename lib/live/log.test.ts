@@ -56,6 +56,23 @@ describe('the live log of a chat', () => {
     expect(await logged(chat)).toEqual(['1:m1', '2:m2', '3:m3', '4:m4', '5:m5'])
   })
 
+  it('appends the newer of a held version and the one that comes with its number, once, and nothing held stays behind', async () => {
+    const newerArrives = newChat()
+    const olderArrives = newChat()
+
+    await publishLiveMessages(deps.redis, [message(newerArrives, 2)])
+    await publishLiveMessages(deps.redis, [message(newerArrives, 1), message(newerArrives, 2, 20, 'edited')])
+    await publishLiveMessages(deps.redis, [message(olderArrives, 2, 20, 'edited')])
+    await publishLiveMessages(deps.redis, [message(olderArrives, 1), message(olderArrives, 2)])
+    await publishLiveMessages(deps.redis, [message(newerArrives, 3), message(olderArrives, 3)])
+
+    expect(await logged(newerArrives)).toEqual(['1:m1', '2:edited', '3:m3'])
+    expect(await logged(olderArrives)).toEqual(['1:m1', '2:edited', '3:m3'])
+    for (const chat of [newerArrives, olderArrives]) {
+      expect(await deps.redis.zcard(`${liveStreamKey(chat.token, chat.chat)}:held`)).toBe(0)
+    }
+  })
+
   it('appends each (number, version) once, and a newer version again', async () => {
     const chat = newChat()
 
