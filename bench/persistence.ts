@@ -159,7 +159,9 @@ const drain = async ({ jobs, others = {} }: { jobs: number; others?: Record<stri
   // throughout cost this process nearly as many SQS calls as the consumers' own (424
   // GetQueueAttributes against 488 receives and deletes in one drain of 49,791 jobs).
   let persisted = 0
-  let measuring: { persisted: number; at: number; cpu: NodeJS.CpuUsage; others: ReturnType<typeof cpuMeter> }
+  let measuring:
+    | { persisted: number; at: number; cpu: NodeJS.CpuUsage; others: ReturnType<typeof cpuMeter> }
+    | undefined
   const warmUpJobs = Math.min(10_000, Math.floor(jobs / 10))
   const startMeasuring = () => {
     measuring = { persisted, at: performance.now(), cpu: process.cpuUsage(), others: cpuMeter(others) }
@@ -175,6 +177,8 @@ const drain = async ({ jobs, others = {} }: { jobs: number; others?: Record<stri
   // Dead-lettered jobs count as in flight: give up rather than wait for ever.
   while (!(await isDrained()) && performance.now() - started < 180_000)
     await new Promise((resolve) => setTimeout(resolve, persisted >= jobs ? 100 : 20))
+  // A drain that gave up before its warm-up was over is measured from now: an empty window.
+  if (measuring === undefined) startMeasuring()
   const measured = Math.max(1, persisted - measuring!.persisted)
   const ms = performance.now() - measuring!.at
   const cpu = process.cpuUsage(measuring!.cpu)
