@@ -81,6 +81,8 @@ export const configSchema = v.object({
   SQS_VISIBILITY_TIMEOUT_S: integer(30, 1, 43200),
   SQS_FLUSH_MS: integer(2, 0, 1000),
   SQS_TIMEOUT_MS: integer(3000, 100, 60_000),
+  // Off Lambda, the write-behind buffer's SendMessageBatch calls run in a worker thread.
+  SQS_SEND_THREAD: boolean(true),
   SQS_MAX_JOBS_IN_FLIGHT: integer(10_000, 1, 1_000_000),
   SQS_MAX_BYTES_IN_FLIGHT: integer(32 * 1024 * 1024, 64 * 1024, 2 ** 31),
   SQS_POLLERS: integer(2, 0, 64),

@@ -8,6 +8,7 @@ import { useMetrics } from './metrics.ts'
 import { createSqsClient } from './queue/client.ts'
 import { countQueuedJobs } from './queue/count.ts'
 import { ensureQueues, lookUpDeadLetterQueues, lookUpQueues, type QueueName } from './queue/provisioning.ts'
+import { threadBatchSender } from './queue/sender-thread.ts'
 import { createJobQueue, type JobQueue } from './queue/write-behind.ts'
 import { createRedis, type Redis } from './redis.ts'
 import { createSearch, type Search } from './search/client.ts'
@@ -80,6 +81,8 @@ export const createDeps = (
     timeoutMs: config.SQS_TIMEOUT_MS,
     maxJobs: config.SQS_MAX_JOBS_IN_FLIGHT,
     maxBytes: config.SQS_MAX_BYTES_IN_FLIGHT,
+    // A Lambda serves one request at a time: a thread would only add a hop.
+    ...(!isLambda && config.SQS_SEND_THREAD && { sender: threadBatchSender(config, logger) }),
     logger,
   })
   const search = createSearch(config, { logger }, { bulkConcurrency: config.SEARCH_BULK_CONCURRENCY })

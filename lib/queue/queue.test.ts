@@ -170,6 +170,25 @@ describe('the SQS job queue', () => {
     sqs.destroy()
   })
 
+  it('does not hold a whole pack for the spacing: the jobs of the turn it filled in leave in one call', async () => {
+    const { sqs, calls, queueWith } = slowFirstCall(0)
+    const queue = queueWith({ spacingMs: 10_000 })
+    await deps.queueUrls()
+    await queue.send('chats', { pack: 0 })
+    const started = performance.now()
+
+    const few = Array.from({ length: 5 }, (_, n) => queue.send('chats', { pack: n + 1 }))
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    const heldBack = calls.length
+    const more = Array.from({ length: MAX_JOBS_PER_MESSAGE }, (_, n) => queue.send('chats', { pack: n + 6 }))
+    await Promise.all([...few, ...more])
+
+    expect(heldBack).toBe(1)
+    expect(performance.now() - started).toBeLessThan(2_000)
+    expect(calls.map((call) => call.jobs)).toEqual([1, 5 + MAX_JOBS_PER_MESSAGE])
+    sqs.destroy()
+  })
+
   it('rejects every caller with a 503 error when SQS cannot be reached', async () => {
     const queue = createJobQueue(
       deps.sqs,

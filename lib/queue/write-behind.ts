@@ -1,7 +1,8 @@
-import { GetQueueAttributesCommand, SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs'
+import { GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs'
 import { UnavailableError } from '../errors.ts'
 import type { Logger } from '../logger.ts'
 import { recordJobsAccepted, trackBufferDepth } from '../metrics.ts'
+import { type BatchSender, sdkBatchSender } from './batch-sender.ts'
 import { deadline } from './client.ts'
 import { MAX_JOBS_PER_MESSAGE, toSqsBody } from './message.ts'
 import type { QueueName } from './provisioning.ts'
@@ -34,8 +35,9 @@ const MAX_PACK_BYTES = MAX_BATCH_BYTES / MAX_BATCH_ENTRIES
 const MAX_CALLS_IN_FLIGHT = 8
 // How long jobs wait behind a call in flight before another call may start without it.
 const PATIENCE_MS = 20
-// How far apart a queue's calls start, unless a full batch waits: a steady trickle of jobs leaves
-// in one call every 10 ms (at most 100 calls a second) instead of one call per round trip.
+// How far apart a queue's calls start, unless a full pack (or batch) waits: a steady trickle of
+// jobs leaves in one call every 10 ms (at most 100 calls a second) instead of one call per round
+// trip, and a call never waits for the spacing with 25 jobs or more to carry.
 const SPACING_MS = 10
 
 export interface JobQueueOptions {
@@ -49,6 +51,8 @@ export interface JobQueueOptions {
   patienceMs?: number
   /** How far apart a queue's calls start unless a full batch waits; default 10 ms. */
   spacingMs?: number
+  /** What makes the calls; default: the SQS client given, in this thread. */
+  sender?: BatchSender
   logger: Pick<Logger, 'warn'>
 }
 
@@ -63,10 +67,11 @@ const MAYBE_CREATED =
 /**
  * A write-behind buffer in front of SendMessageBatch: jobs share SQS messages (packs of up to 25)
  * and calls (up to 10 messages), which is what lets one server take thousands of writes a second.
- * One call is in flight per queue, and a queue's calls start at least `spacingMs` apart; what
- * arrives meanwhile waits and leaves in the next call, so that a batch grows with the load instead
- * of the calls multiplying (each call costs this process about a millisecond of CPU, and the queue
- * service a request, whatever it carries). An idle queue waits `flushMs` for company before it
+ * One call is in flight per queue, and a queue's calls start at least `spacingMs` apart unless
+ * a full pack waits; what arrives meanwhile waits and leaves in the next call, so that a batch grows
+ * with the load instead of the calls multiplying (each call costs about a millisecond of CPU, in
+ * the sender's thread, and the queue service a request, whatever it carries). A create waits for
+ * the spacing only while its call would carry less than a pack. An idle queue waits `flushMs` for company before it
  * sends. Another call starts at once when a full batch is waiting, or when the call in flight is
  * slow (`patienceMs`): a job never waits long behind a stalled call, up to MAX_CALLS_IN_FLIGHT calls.
  *
@@ -86,12 +91,14 @@ export const createJobQueue = (
     maxBytes,
     patienceMs = PATIENCE_MS,
     spacingMs = SPACING_MS,
+    sender = sdkBatchSender(sqs),
     logger,
   }: JobQueueOptions,
 ): JobQueue => {
   const pending: Record<QueueName, Pending[]> = { chats: [], messages: [] }
   const pendingBytes: Record<QueueName, number> = { chats: 0, messages: 0 }
   const timers: Partial<Record<QueueName, NodeJS.Timeout>> = {}
+  const turnEnds: Partial<Record<QueueName, NodeJS.Immediate>> = {}
   // The calls in flight per queue, with the time each was sent.
   const calls: Record<QueueName, Set<{ sent: number }>> = { chats: new Set(), messages: new Set() }
   const lastSent: Record<QueueName, number> = { chats: -Infinity, messages: -Infinity }
@@ -125,27 +132,22 @@ export const createJobQueue = (
       return
     }
     try {
-      const result = await sqs.send(
-        new SendMessageBatchCommand({
-          QueueUrl: url,
-          Entries: packs.map((pack, index) => ({
-            Id: String(index),
-            MessageBody: `[${pack.items.map((item) => item.body).join(',')}]`,
-          })),
-        }),
-        deadline(timeoutMs),
+      const refused = await sender.send(
+        url,
+        packs.map((pack) => `[${pack.items.map((item) => item.body).join(',')}]`),
+        timeoutMs,
       )
-      const failed = new Map((result.Failed ?? []).map((entry) => [Number(entry.Id), entry]))
+      const failed = new Map(refused.map((entry) => [entry.index, entry]))
       for (const [index, pack] of packs.entries()) {
         const failure = failed.get(index)
         if (!failure) release(queue, pack.items)
         else {
-          logger.warn('SQS refused a message', { code: failure.Code, sender_fault: failure.SenderFault })
+          logger.warn('SQS refused a message', { code: failure.code, sender_fault: failure.senderFault })
           release(
             queue,
             pack.items,
             new UnavailableError('the queue is', {
-              cause: new Error(failure.Message ?? failure.Code),
+              cause: new Error(failure.message ?? failure.code),
               message: NOT_CREATED,
             }),
           )
@@ -196,7 +198,8 @@ export const createJobQueue = (
     if (inFlight.size >= MAX_CALLS_IN_FLIGHT) return patienceMs
     if (isFull(queue)) return 0
     const now = performance.now()
-    let wait = lastSent[queue] + spacingMs - now
+    // A call that carries a whole pack is worth its cost now; a trickle waits for the spacing.
+    let wait = pending[queue].length >= MAX_JOBS_PER_MESSAGE ? 0 : lastSent[queue] + spacingMs - now
     for (const call of inFlight) wait = Math.max(wait, call.sent + patienceMs - now)
     return Math.max(0, wait)
   }
@@ -204,6 +207,8 @@ export const createJobQueue = (
   const drain = (queue: QueueName, { force = false } = {}) => {
     clearTimeout(timers[queue])
     delete timers[queue]
+    clearImmediate(turnEnds[queue])
+    delete turnEnds[queue]
     // Jobs that waited out a whole deadline for a call were never sent: nothing was created.
     const expired = performance.now() - timeoutMs
     const waiting = pending[queue]
@@ -245,6 +250,9 @@ export const createJobQueue = (
         pendingBytes[queue] += body.length
         if (flushMs === 0) drain(queue, { force: true })
         else if (isFull(queue)) drain(queue)
+        // A pack's worth leaves at the end of this turn, with whatever else the turn brings.
+        else if (pending[queue].length >= MAX_JOBS_PER_MESSAGE && waitBeforeCall(queue) === 0)
+          turnEnds[queue] ??= setImmediate(() => drain(queue))
         else
           timers[queue] ??= setTimeout(
             () => drain(queue),
@@ -266,6 +274,7 @@ export const createJobQueue = (
     close: async function close() {
       await this.flush()
       untrackBuffer()
+      await sender.close()
     },
   }
 }
