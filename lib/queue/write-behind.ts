@@ -49,7 +49,7 @@ export interface JobQueueOptions {
   maxBytes: number
   /** How long jobs wait behind a call in flight before another call may start; default 20 ms. */
   patienceMs?: number
-  /** How far apart a queue's calls start unless a full batch waits; default 10 ms. */
+  /** How far apart a queue's calls start unless a full pack waits; default 10 ms. */
   spacingMs?: number
   /** What makes the calls; default: the SQS client given, in this thread. */
   sender?: BatchSender
@@ -67,13 +67,14 @@ const MAYBE_CREATED =
 /**
  * A write-behind buffer in front of SendMessageBatch: jobs share SQS messages (packs of up to 25)
  * and calls (up to 10 messages), which is what lets one server take thousands of writes a second.
- * One call is in flight per queue, and a queue's calls start at least `spacingMs` apart unless
- * a full pack waits; what arrives meanwhile waits and leaves in the next call, so that a batch grows
+ * One call is in flight per queue, and a queue's calls start at least `spacingMs` apart unless a
+ * full pack waits; what arrives meanwhile waits and leaves in the next call, so that a batch grows
  * with the load instead of the calls multiplying (each call costs about a millisecond of CPU, in
  * the sender's thread, and the queue service a request, whatever it carries). A create waits for
- * the spacing only while its call would carry less than a pack. An idle queue waits `flushMs` for company before it
- * sends. Another call starts at once when a full batch is waiting, or when the call in flight is
- * slow (`patienceMs`): a job never waits long behind a stalled call, up to MAX_CALLS_IN_FLIGHT calls.
+ * the spacing only while its call would carry less than a pack. An idle queue waits `flushMs` for
+ * company before it sends. Another call starts at once when a full batch is waiting, or when the
+ * call in flight is slow (`patienceMs`): a job never waits long behind a stalled call, up to
+ * MAX_CALLS_IN_FLIGHT calls.
  *
  * Each caller's promise settles with its own pack's outcome, so a request answers 202 only after SQS
  * accepted its job, and 503 when SQS refused it or did not answer within `timeoutMs`. The buffer is
