@@ -16,6 +16,7 @@ import {
 } from '../errors.ts'
 import type { Logger } from '../logger.ts'
 import { recordRequest } from '../metrics.ts'
+import { apiRouter } from './router.ts'
 
 export interface ApiEnv {
   Variables: { requestId: string; logger: Logger }
@@ -163,7 +164,7 @@ const SHARED = Symbol('shared request middleware')
  * body limit. Every function's app starts here, and so does the server's root.
  */
 export const createApi = (logger: Logger) => {
-  const app = new Hono<ApiEnv>()
+  const app = new Hono<ApiEnv>({ router: apiRouter() })
   app.use('*', Object.assign(requestContext(logger), { [SHARED]: true }))
   app.onError((error, c) => toErrorResponse(error, c, logger))
   app.notFound((c) => {
