@@ -28,23 +28,23 @@ describe('the API router', () => {
       list.add(route.method, route.path, index)
       trie.add(route.method, route.path, index)
     }
-    const app_ = '/applications/AbC-123_x'
+    const application = '/applications/AbC-123_x'
     const paths = [
       '/health',
       '/health/',
       '/applications',
       '/applications/',
-      app_,
-      `${app_}/chats`,
-      `${app_}/chats/`,
-      `${app_}/chats/7`,
-      `${app_}/chats/seven`,
-      `${app_}/chats/7/messages`,
-      `${app_}/chats/7/messages/42`,
-      `${app_}/chats/7/messages/search`,
-      `${app_}/chats/7/messages/stream`,
-      `${app_}/chats/7/messages/4x2`,
-      `${app_}/chats/7/messages/42/extra`,
+      application,
+      `${application}/chats`,
+      `${application}/chats/`,
+      `${application}/chats/7`,
+      `${application}/chats/seven`,
+      `${application}/chats/7/messages`,
+      `${application}/chats/7/messages/42`,
+      `${application}/chats/7/messages/search`,
+      `${application}/chats/7/messages/stream`,
+      `${application}/chats/7/messages/4x2`,
+      `${application}/chats/7/messages/42/extra`,
       '/applications/a%20b/chats/1',
       '/openapi.json',
       '/openapiXjson',
