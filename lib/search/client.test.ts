@@ -148,6 +148,14 @@ describe('createSearch', () => {
       await Promise.all(racers.map((racer) => racer.close()))
     })
 
+    it('creates an index that refreshes every 500 ms, twice as often as the engine would', async () => {
+      const settings = await search.client.indices.getSettings({ index: search.alias })
+
+      expect(Object.values(settings).map((index) => index.settings?.index?.refresh_interval)).toEqual([
+        '500ms',
+      ])
+    })
+
     it('creates a strict mapping that rejects unknown fields', async () => {
       const attempt = search.client.index({
         index: search.alias,
