@@ -42,9 +42,9 @@ export const INDEX_SETTINGS: estypes.IndicesIndexSettings = {
   auto_expand_replicas: '0-1',
   // Explicit, so that an idle shard keeps refreshing (ES skips refreshes of search-idle shards
   // unless the interval is set). Half of ES's default second: a message waits half as long for
-  // the refresh that makes it searchable, 250 ms less on average (202 → found by search, p50, in
-  // BENCHMARKS.md item 37), for a bulk ceiling within the runs' spread. An index created with
-  // another interval keeps it until reindexed (`npm run reindex`) or given this one by hand.
+  // the refresh that makes it searchable (202 → found by search, p50: 223–378 ms less in
+  // BENCHMARKS.md item 37), while indexing throughput moved less than between runs. An index
+  // created with another interval keeps it until reindexed (`npm run reindex`) or set by hand.
   refresh_interval: '500ms',
   // body.chars is ngram 1–1 and body.ngram 3–3: max − min is 0 for both.
   max_ngram_diff: 0,
