@@ -138,6 +138,14 @@ describe('the shared middleware on a server root', () => {
     expect(wrongMethod.headers.allow).toContain('PATCH')
   })
 
+  it('answers 404, not 405, for a path that only looks like a route', async () => {
+    // `/openapi.json` is a route; its dot is a literal dot, not any character.
+    const lookalike = await send(port, { method: 'POST', path: '/openapiXjson' })
+
+    expect(lookalike.status).toBe(404)
+    expect(lookalike.headers.allow).toBeUndefined()
+  })
+
   it('passes a streaming response through without buffering it', async () => {
     const firstChunk = await new Promise<string>((resolve, reject) => {
       const req = httpRequest({ host: '127.0.0.1', port, path: '/stream', agent: false }, (res) => {

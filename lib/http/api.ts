@@ -16,7 +16,7 @@ import {
 } from '../errors.ts'
 import type { Logger } from '../logger.ts'
 import { recordRequest } from '../metrics.ts'
-import { apiRouter } from './router.ts'
+import { apiRouter, RouteListRouter } from './router.ts'
 
 export interface ApiEnv {
   Variables: { requestId: string; logger: Logger }
@@ -45,11 +45,10 @@ export const toErrorResponse = (error: unknown, c: Context<ApiEnv>, logger: Logg
 }
 
 // The docs routes describe the API rather than belong to it, but answer 405 like every other path.
+// Compiled as the server's root router compiles them: literal segments match only themselves.
 const compiledRoutes = [...allRoutes, ...Object.values(docsRoutes)].map((route) => ({
   method: route.method,
-  pattern: new RegExp(
-    `^${route.path.replace(/:[a-z]+(\{([^}]+)\})?/gi, (_all, _group, constraint) => `(${constraint ?? '[^/]+'})`)}$`,
-  ),
+  pattern: RouteListRouter.compile(route.path),
 }))
 
 /** The methods some route allows on this path; empty when no route has this path at all. */
