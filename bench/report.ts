@@ -22,7 +22,7 @@ export interface PersistenceFigures {
   runs_per_s?: number[]
 }
 
-export interface Comparison {
+interface Comparison {
   name: string
   baseline: Figures
   project: Figures

@@ -9,12 +9,11 @@ export const NOOP_BODY = '{"body":"hello, world"}'
 export const MESSAGE_BODY = JSON.stringify({ body: benchBody(42) })
 
 /**
- * Warms both servers, and with the http section the creates' paths too; gives the jobs those
- * queued, which the persistence section drains with the rest.
+ * Warms both servers' JIT and pools, and with the http section the creates' paths (numbering,
+ * SQS) too: the first round of a cold create path otherwise weighs on its mean. Gives the jobs
+ * the creates queued, which the persistence section drains with the rest.
  */
 export const warmUp = async ({ bare, server, writer }: BenchRun) => {
-  // Warm both servers' JIT and pools, the creates' paths (numbering, SQS) included: the first
-  // round of a cold create path otherwise weighs on its mean.
   await Promise.all([
     load({ url: `${bare}/noop`, method: 'POST', body: NOOP_BODY, durationS: 2, connections: 20 }),
     load({ url: `${server}/bench/noop`, method: 'POST', body: NOOP_BODY, durationS: 2, connections: 20 }),
